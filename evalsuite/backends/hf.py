@@ -1,0 +1,42 @@
+"""transformers in process, through lm-eval's own HFLM: the backend that runs anywhere."""
+
+from __future__ import annotations
+
+import logging
+
+from lm_eval.models.huggingface import HFLM
+
+from evalsuite.checkpoint import Checkpoint
+from evalsuite.config import BackendConfig, ModelConfig
+from evalsuite.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+def build(backend: BackendConfig, model: ModelConfig, checkpoint: Checkpoint) -> HFLM:
+    import torch
+
+    if backend.threads:
+        torch.set_num_threads(backend.threads)
+    if backend.device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"backend.device={backend.device} but torch sees no GPU: use backend.device=cpu")
+    kwargs = dict(
+        pretrained=checkpoint.location,
+        backend="causal",
+        # fp32 on CPU: bf16 changed greedy outputs with batch composition (environment.md).
+        dtype=model.dtype,
+        batch_size=backend.batch_size,
+        device=backend.device,
+        trust_remote_code=model.trust_remote_code,
+    )
+    if model.revision:
+        kwargs["revision"] = model.revision
+    if model.max_length:
+        kwargs["max_length"] = model.max_length
+    try:
+        return HFLM(**kwargs)
+    except OSError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(
+            f"could not load model {model.name} from {checkpoint.location}: {first}"
+        ) from e

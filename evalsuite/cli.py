@@ -1,0 +1,94 @@
+"""``python -m evalsuite``: Hydra composes the config, evalsuite validates and runs it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from evalsuite.config import from_hydra
+from evalsuite.errors import UserError
+from evalsuite.table import results_table
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+GROUPS = ("model", "backend", "suite")
+log = logging.getLogger("evalsuite")
+
+# `+model=a,b` / `model=a` / `++suite=x`: simple comma lists we can check up front.
+_GROUP_OVERRIDE = re.compile(r"^[+~]{0,2}(?P<group>\w+)=(?P<value>[\w.\-]+(,[\w.\-]+)*)$")
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+def precheck(argv: list[str]) -> None:
+    """Refuse unknown config names in one line, before Hydra prints a multi-line error."""
+    for arg in argv:
+        m = _GROUP_OVERRIDE.match(arg)
+        if not m or m["group"] not in GROUPS:
+            continue
+        for value in m["value"].split(","):
+            if value not in options(m["group"]):
+                raise UserError(
+                    f"unknown {m['group']} {value!r}: choose one of "
+                    f"{', '.join(options(m['group']))} or add conf/{m['group']}/{value}.yaml"
+                )
+
+
+def _discard_empty_run_dir(run_dir: Path) -> None:
+    # Hydra creates the run dir (with .hydra/ and a log) before we can validate the
+    # config; a run that never started must not leave a directory that looks like a run.
+    if not run_dir.is_dir() or (run_dir / "manifest.json").exists():
+        return
+    if all(p.name == ".hydra" or p.suffix == ".log" for p in run_dir.iterdir()):
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _fail(message: str, code: int) -> None:
+    print(f"evalsuite: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+def hydra_main(cfg: DictConfig) -> None:
+    from evalsuite.runner import evaluate
+
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        run_cfg = from_hydra(cfg, run_dir)
+        log.info("resolved config:\n%s", _yaml(run_cfg.resolved))
+        result = evaluate(run_cfg)
+    except UserError as e:
+        _discard_empty_run_dir(run_dir)
+        _fail(e.message, e.exit_code)
+        return
+    except KeyboardInterrupt:
+        _fail(f"interrupted; finished tasks are kept in {run_dir} (status partial)", 130)
+        return
+    print(results_table(result.metrics, result.manifest["tasks"]))
+    print(f"run directory: {run_dir}")
+
+
+def _yaml(obj: object) -> str:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_yaml(OmegaConf.create(obj))
+
+
+def main() -> None:
+    try:
+        precheck(sys.argv[1:])
+    except UserError as e:
+        _fail(e.message, e.exit_code)
+    # Keep lm-eval/transformers from trying the hub for things already on disk when
+    # the user is offline; a user with a hub simply leaves these unset.
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    hydra_main()

