@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -85,6 +86,27 @@ def _section(cfg: DictConfig, key: str, hint: str) -> dict[str, Any]:
     return OmegaConf.to_container(node, resolve=True)  # type: ignore[return-value]
 
 
+def _type_errors(cls: type, data: dict[str, Any], where: str) -> list[str]:
+    """Check scalar fields against their annotations; nested types are checked elsewhere."""
+    hints = get_type_hints(cls)
+    errors = []
+    for key, value in data.items():
+        hint = hints.get(key)
+        allowed = set(get_args(hint)) if get_origin(hint) in (Union, UnionType) else {hint}
+        if value is None and type(None) in allowed:
+            continue
+        scalars = allowed & {int, bool, str}
+        if not scalars:
+            continue
+        ok = any(
+            isinstance(value, t) and not (t is int and isinstance(value, bool)) for t in scalars
+        )
+        if not ok:
+            names = "/".join(sorted(t.__name__ for t in scalars))
+            errors.append(f"{where}.{key} must be {names}, got {value!r}")
+    return errors
+
+
 def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     names = set(cls.__dataclass_fields__)
     unknown = sorted(set(data) - names)
@@ -92,28 +114,39 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
         raise UserError(
             f"unknown key(s) {', '.join(unknown)} in {where}; allowed: {', '.join(sorted(names))}"
         )
+    errors = _type_errors(cls, data, where)
+    if errors:  # all at once, so one fix-and-rerun cycle is enough
+        raise UserError("; ".join(errors))
     return cls(**data)
 
 
 def from_hydra(cfg: DictConfig, run_dir: Path) -> RunConfig:
     """Validate the composed config and turn it into a RunConfig."""
     model_d = _section(
-        cfg, "model", "no model named: add +model=NAME, e.g. `python -m evalsuite +model=smollm2_135m`"
+        cfg, "model", "no model named: add +model=NAME (e.g. +model=smollm2_135m)"
     )
     emb = model_d.pop("embedded", None)
     model = _build(ModelConfig, model_d, "model config")
     if emb is not None:
         model = replace(model, embedded=_build(EmbeddedWeights, emb, "model.embedded"))
     if model.path is None and model.embedded is None:
-        raise UserError(f"model {model.name} has neither path nor embedded weights: set model.path")
+        raise UserError(
+            f"model {model.name} has neither path nor embedded weights: set model.path"
+        )
 
-    backend = _build(BackendConfig, _section(cfg, "backend", "no backend: add backend=hf"), "backend")
+    backend_d = _section(cfg, "backend", "no backend: add backend=hf")
+    backend = _build(BackendConfig, backend_d, "backend")
 
     suite_d = _section(cfg, "suite", "no suite: add suite=quick")
     limit = cfg.get("limit")
+    max_gen_toks = cfg.get("max_gen_toks")
     gen_all = suite_d.pop("gen_kwargs", None) or {}
     tasks_d = suite_d.pop("tasks", None) or {}
     name = suite_d.pop("name", "custom")
+    only = cfg.get("tasks")
+    if only is not None:  # `tasks=[a,b]` replaces the suite's list, keeping its settings
+        only = [only] if isinstance(only, str) else list(only)
+        tasks_d = {t: tasks_d.get(t, {}) for t in only}
     if suite_d:
         raise UserError(f"unknown key(s) {', '.join(sorted(suite_d))} in suite config")
     if not tasks_d:
@@ -122,7 +155,9 @@ def from_hydra(cfg: DictConfig, run_dir: Path) -> RunConfig:
     for tname, tcfg in tasks_d.items():
         tcfg = dict(tcfg or {})
         tcfg["gen_kwargs"] = {**gen_all, **(tcfg.get("gen_kwargs") or {})}
-        if limit is not None:  # the top-level `limit` caps every task
+        if max_gen_toks is not None:  # the top-level knobs win over the suite's
+            tcfg["gen_kwargs"]["max_gen_toks"] = _int(max_gen_toks, "max_gen_toks")
+        if limit is not None:
             tcfg["limit"] = limit
         tasks.append(_build(TaskConfig, {"name": tname, **tcfg}, f"suite.tasks.{tname}"))
 
@@ -132,7 +167,13 @@ def from_hydra(cfg: DictConfig, run_dir: Path) -> RunConfig:
         suite=SuiteConfig(name=name, tasks=tuple(tasks)),
         run_dir=run_dir,
         cache_dir=cfg.get("cache_dir"),
-        seed=int(cfg.get("seed", 1234)),
+        seed=_int(cfg.get("seed"), "seed"),
         resolved=OmegaConf.to_container(cfg, resolve=True),  # type: ignore[arg-type]
     )
 
+
+
+def _int(value: Any, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UserError(f"{key} must be an integer, got {value!r}")
+    return value

@@ -19,7 +19,9 @@ def build(backend: BackendConfig, model: ModelConfig, checkpoint: Checkpoint) ->
     if backend.threads:
         torch.set_num_threads(backend.threads)
     if backend.device.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"backend.device={backend.device} but torch sees no GPU: use backend.device=cpu")
+        raise UserError(
+            f"backend.device={backend.device} but torch sees no GPU: use backend.device=cpu"
+        )
     kwargs = dict(
         pretrained=checkpoint.location,
         backend="causal",

@@ -1,0 +1,44 @@
+"""Shared fixtures. Tests that run the real model share one converted checkpoint in the
+evalsuite cache ($EVALSUITE_CACHE, else ~/.cache/evalsuite); the first one converts it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from evalsuite.cache import cache_dir
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def cache() -> Path:
+    return cache_dir()
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir(cache: Path) -> Path:
+    """The embedded SmolLM2-135M-Instruct as a Hugging Face checkpoint (converted once)."""
+    from hydra import compose, initialize_config_dir
+
+    from evalsuite.checkpoint import resolve
+    from evalsuite.cli import CONF_DIR
+    from evalsuite.config import from_hydra
+
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = from_hydra(compose("config", ["+model=smollm2_135m"]), Path("unused"))
+    return Path(resolve(cfg.model, cache).location)
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    """``python -m evalsuite ARGS`` as a user runs it."""
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0", "OMP_NUM_THREADS": os.environ.get(
+        "OMP_NUM_THREADS", "2")}
+    return subprocess.run(
+        [sys.executable, "-m", "evalsuite", *args],
+        cwd=cwd or REPO, env=env, capture_output=True, text=True, timeout=timeout,
+    )

@@ -1,0 +1,60 @@
+"""Bad input: one clear line on stderr, a non-zero exit, and no run directory left."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+
+
+def _one_line_error(proc, *needles: str) -> str:
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("evalsuite:")]
+    assert len(lines) == 1, proc.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def test_unknown_model_name(tmp_path: Path):
+    proc = run_cli("+model=no_such_model", f"hydra.run.dir={tmp_path / 'run'}")
+    line = _one_line_error(proc, "unknown model 'no_such_model'", "smollm2_135m")
+    assert "conf/model/no_such_model.yaml" in line
+    assert not (tmp_path / "run").exists()
+
+
+def test_unknown_suite_name_in_a_sweep(tmp_path: Path):
+    proc = run_cli("-m", "+model=smollm2_135m", "suite=quick,nope",
+                   f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    _one_line_error(proc, "unknown suite 'nope'")
+    assert not (tmp_path / "sweep").exists()
+
+
+def test_no_model_named(tmp_path: Path):
+    proc = run_cli(f"hydra.run.dir={tmp_path / 'run'}")
+    _one_line_error(proc, "+model=NAME")
+    assert not (tmp_path / "run").exists()
+
+
+def test_model_path_that_does_not_exist(tmp_path: Path):
+    proc = run_cli("+model=smollm2_135m", f"model.path={tmp_path / 'nowhere'}",
+                   f"hydra.run.dir={tmp_path / 'run'}")
+    _one_line_error(proc, "does not exist", "model.path")
+    assert not (tmp_path / "run").exists()
+
+
+def test_unknown_task_name(tmp_path: Path):
+    proc = run_cli("+model=smollm2_135m", "tasks=[ifevall_offline]",
+                   f"hydra.run.dir={tmp_path / 'run'}")
+    _one_line_error(proc, "unknown task 'ifevall_offline'", "did you mean ifeval_offline")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("override", ["seed=notanumber", "backend.batch_size=[1"])
+def test_unparsable_override_exits_nonzero(tmp_path: Path, override: str):
+    proc = run_cli("+model=smollm2_135m", override, f"hydra.run.dir={tmp_path / 'run'}")
+    assert proc.returncode != 0
+    assert not (tmp_path / "run" / "manifest.json").exists()

@@ -1,0 +1,76 @@
+"""Every shipped config composes, and turns into a valid RunConfig."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from evalsuite.cli import CONF_DIR, options
+from evalsuite.config import from_hydra
+from evalsuite.errors import UserError
+
+MODELS = options("model")
+SUITES = options("suite")
+BACKENDS = options("backend")
+
+
+def _compose(*overrides: str):
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        return compose("config", list(overrides), return_hydra_config=False)
+
+
+def test_groups_are_not_empty():
+    assert "smollm2_135m" in MODELS
+    assert {"quick", "ifeval", "default"} <= set(SUITES)
+    assert "hf" in BACKENDS
+    assert len(MODELS) >= 3  # the embedded default plus hub examples
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("suite", SUITES)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_every_combination_composes(model: str, suite: str, backend: str, tmp_path: Path):
+    cfg = from_hydra(_compose(f"+model={model}", f"suite={suite}", f"backend={backend}"), tmp_path)
+    assert cfg.model.name == model
+    assert cfg.suite.name == suite
+    assert cfg.backend.name == backend
+    assert cfg.suite.tasks, "a suite without tasks"
+    assert cfg.resolved["model"]["name"] == model
+
+
+def test_model_is_not_in_defaults():
+    # `+model=` only works when `model` is absent from the defaults list.
+    cfg = _compose()
+    assert "model" not in cfg
+    with pytest.raises(UserError, match=r"\+model=NAME"):
+        from_hydra(cfg, Path("x"))
+
+
+def test_top_level_knobs_reach_every_task(tmp_path: Path):
+    cfg = from_hydra(_compose("+model=smollm2_135m", "limit=3", "max_gen_toks=17"), tmp_path)
+    for task in cfg.suite.tasks:
+        assert task.limit == 3
+        assert task.gen_kwargs["max_gen_toks"] == 17
+
+
+def test_default_is_greedy_and_seeded(tmp_path: Path):
+    cfg = from_hydra(_compose("+model=smollm2_135m"), tmp_path)
+    assert cfg.seed == 1234
+    for task in cfg.suite.tasks:
+        assert not task.gen_kwargs.get("do_sample", False)
+
+
+def test_unknown_model_key_is_refused(tmp_path: Path):
+    with pytest.raises(UserError, match="unknown key"):
+        from_hydra(_compose("+model=smollm2_135m", "+model.nonsense=1"), tmp_path)
+
+
+def test_tasks_knob_replaces_the_suite_list(tmp_path: Path):
+    cfg = from_hydra(_compose("+model=smollm2_135m", "tasks=[ifeval_offline,arc_easy]"), tmp_path)
+    assert [t.name for t in cfg.suite.tasks] == ["ifeval_offline", "arc_easy"]
+    # the suite's own settings for a task it already had are kept
+    assert cfg.suite.tasks[0].limit == 10
+    single = from_hydra(_compose("+model=smollm2_135m", "tasks=arc_easy"), tmp_path)
+    assert [t.name for t in single.suite.tasks] == ["arc_easy"]

@@ -1,0 +1,60 @@
+"""The run directory stays consistent at every step, including a crash mid-run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from evalsuite.errors import UserError
+from evalsuite.rundir import RunWriter, read_json, read_samples
+
+
+def _writer(d: Path) -> RunWriter:
+    return RunWriter(d, {"model": {"name": "m", "fingerprint": None}, "suite": "s"})
+
+
+def test_metrics_never_claim_more_than_samples(tmp_path: Path):
+    w = _writer(tmp_path)
+    assert read_json(tmp_path / "manifest.json")["status"] == "partial"
+    assert read_json(tmp_path / "metrics.json") == {}
+    w.add_task("a", [{"sample_id": 0, "scores": {"acc": 1}}], {"acc": 1.0}, {"version": 1})
+    for task in read_json(tmp_path / "metrics.json"):
+        assert (tmp_path / "samples" / f"{task}.jsonl").is_file()
+    assert read_json(tmp_path / "manifest.json")["status"] == "partial"
+    w.finish()
+    m = read_json(tmp_path / "manifest.json")
+    assert m["status"] == "complete" and m["ended_at"] and m["tasks"]["a"]["version"] == 1
+    assert read_samples(tmp_path, "a") == [{"sample_id": 0, "scores": {"acc": 1}}]
+
+
+def test_failure_is_recorded_as_partial(tmp_path: Path):
+    w = _writer(tmp_path)
+    w.add_task("a", [], {}, {})
+    w.fail(RuntimeError("boom"))
+    m = read_json(tmp_path / "manifest.json")
+    assert m["status"] == "partial"
+    assert m["error"] == "RuntimeError: boom"
+    assert list(m["tasks"]) == ["a"]
+
+
+def test_a_complete_run_is_never_overwritten(tmp_path: Path):
+    _writer(tmp_path).finish()
+    with pytest.raises(UserError, match="already holds a complete run"):
+        _writer(tmp_path)
+
+
+def test_a_partial_run_restarts_without_stale_metrics(tmp_path: Path):
+    w = _writer(tmp_path)
+    w.add_task("a", [], {"acc": 1.0}, {})
+    _writer(tmp_path)
+    assert json.loads((tmp_path / "metrics.json").read_text()) == {}
+
+
+def test_no_temp_files_are_left(tmp_path: Path):
+    w = _writer(tmp_path)
+    w.add_task("a", [{"x": 1}], {"acc": 1.0}, {})
+    w.finish()
+    leftovers = [p.name for p in tmp_path.rglob("*.tmp")]
+    assert leftovers == []

@@ -1,0 +1,89 @@
+"""The runner's plumbing with a fake model: real lm-eval task code, no weights.
+
+These run in seconds; the real model runs in test_e2e.py.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from lm_eval.api.model import LM
+
+import evalsuite.runner as runner
+from evalsuite.cli import CONF_DIR
+from evalsuite.config import from_hydra
+
+
+class EchoLM(LM):
+    """Answers every prompt with a fixed text; can be told to die mid-run."""
+
+    def __init__(self, answer: str, fail: BaseException | None = None) -> None:
+        super().__init__()
+        self.answer, self.fail, self.calls = answer, fail, 0
+
+    def generate_until(self, requests, disable_tqdm: bool = False):
+        self.calls += len(requests)
+        if self.fail is not None:
+            raise self.fail
+        return [self.answer for _ in requests]
+
+    def loglikelihood(self, requests, disable_tqdm: bool = False):
+        raise NotImplementedError("generation-only fake")
+
+    def loglikelihood_rolling(self, requests, disable_tqdm: bool = False):
+        raise NotImplementedError("generation-only fake")
+
+
+def _rows(run_dir: Path) -> list[dict]:
+    text = (run_dir / "samples" / "ifeval_offline.jsonl").read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines() if line]
+
+
+@pytest.fixture
+def fake_checkpoint(tmp_path: Path) -> Path:
+    d = tmp_path / "ckpt"
+    d.mkdir()
+    (d / "config.json").write_text("{}")
+    (d / "model.safetensors").write_bytes(b"not really weights")
+    return d
+
+
+def _cfg(run_dir: Path, ckpt: Path, *extra: str):
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", ["+model=smollm2_135m", f"model.path={ckpt}",
+                                 "model.chat_template=false", "limit=5", *extra])
+    return from_hydra(cfg, run_dir)
+
+
+def test_complete_run_with_lm_eval_scoring(tmp_path, fake_checkpoint, monkeypatch):
+    lm = EchoLM("hello world")
+    monkeypatch.setattr(runner, "build_lm", lambda *a: lm)
+    run_dir = tmp_path / "run"
+    result = runner.evaluate(_cfg(run_dir, fake_checkpoint))
+    assert lm.calls == 5
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "complete"
+    assert manifest["model"]["fingerprint"].startswith("sha256:")
+    rows = _rows(run_dir)
+    assert [r["response"] for r in rows] == ["hello world"] * 5
+    # No chat template: the prompt is the IFEval prompt itself.
+    assert all(r["prompt"] == r["doc"]["prompt"] for r in rows)
+    strict = [r["scores"]["prompt_level_strict_acc"] for r in rows]
+    assert result.metrics["ifeval_offline"]["prompt_level_strict_acc"] == sum(strict) / 5
+
+
+@pytest.mark.parametrize("error", [RuntimeError("engine died"), KeyboardInterrupt()])
+def test_a_crash_leaves_a_partial_run_that_claims_nothing(tmp_path, fake_checkpoint,
+                                                          monkeypatch, error):
+    monkeypatch.setattr(runner, "build_lm", lambda *a: EchoLM("x", fail=error))
+    run_dir = tmp_path / "run"
+    with pytest.raises(type(error)):
+        runner.evaluate(_cfg(run_dir, fake_checkpoint))
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "partial"
+    assert manifest["error"].startswith(type(error).__name__)
+    assert json.loads((run_dir / "metrics.json").read_text()) == {}
+    assert list((run_dir / "samples").iterdir()) == []
