@@ -116,6 +116,16 @@ def run_task(
     return samples, metrics, info
 
 
+class _DropCustomDatasetHint(logging.Filter):
+    # lm-eval warns on every task with a custom_dataset that kwargs can be passed via
+    # --metadata; for our offline tasks that is noise, and evalsuite passes them itself.
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Custom kwargs can be passed" not in record.getMessage()
+
+
+logging.getLogger("lm_eval.api.task").addFilter(_DropCustomDatasetHint())
+
+
 def _seeds(seed: int) -> dict[str, int]:
     return {"random": seed, "numpy": seed, "torch": seed, "fewshot": seed}
 
