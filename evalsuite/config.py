@@ -44,11 +44,37 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class BackendConfig:
+    """Settings common to every backend; each backend adds its own."""
+
     name: str
+
+
+@dataclass(frozen=True)
+class HFBackendConfig(BackendConfig):
     batch_size: int = 8
     device: str = "cpu"
     threads: int | None = None
     """torch intra-op threads; None leaves torch's default (all cores)."""
+
+
+@dataclass(frozen=True)
+class VLLMBackendConfig(BackendConfig):
+    """vLLM engine settings. dtype, max_model_len (``model.max_length``) and
+    tensor_parallel_size belong to the model config; the seed is the run's ``seed``."""
+
+    data_parallel_size: int = 1
+    gpu_memory_utilization: float = 0.9
+    enforce_eager: bool = False
+    """Skip CUDA graphs / compilation: much faster start-up, slower decoding on GPU."""
+    max_num_seqs: int | None = None
+    cpu_kvcache_space_gb: int = 1
+    """KV cache size on the CPU build (VLLM_CPU_KVCACHE_SPACE); ignored on GPUs."""
+
+
+BACKEND_TYPES: dict[str, type[BackendConfig]] = {
+    "hf": HFBackendConfig,
+    "vllm": VLLMBackendConfig,
+}
 
 
 @dataclass(frozen=True)
@@ -75,6 +101,10 @@ class RunConfig:
     run_dir: Path
     cache_dir: str | None
     seed: int
+    store_logprobs: bool
+    task_paths: tuple[str, ...]
+    """Extra directories of lm-eval task YAMLs (lm-eval's --include_path)."""
+    """Keep per-token logprobs of every generated response in the samples."""
     resolved: dict[str, Any]
     """The whole resolved config, stored in the manifest."""
 
@@ -95,11 +125,14 @@ def _type_errors(cls: type, data: dict[str, Any], where: str) -> list[str]:
         allowed = set(get_args(hint)) if get_origin(hint) in (Union, UnionType) else {hint}
         if value is None and type(None) in allowed:
             continue
-        scalars = allowed & {int, bool, str}
+        scalars = allowed & {int, float, bool, str}
         if not scalars:
             continue
+        if float in scalars:
+            scalars = scalars | {int}  # 1 is a fine value for a float setting
         ok = any(
-            isinstance(value, t) and not (t is int and isinstance(value, bool)) for t in scalars
+            isinstance(value, t) and not (t in (int, float) and isinstance(value, bool))
+            for t in scalars
         )
         if not ok:
             names = "/".join(sorted(t.__name__ for t in scalars))
@@ -135,7 +168,12 @@ def from_hydra(cfg: DictConfig, run_dir: Path) -> RunConfig:
         )
 
     backend_d = _section(cfg, "backend", "no backend: add backend=hf")
-    backend = _build(BackendConfig, backend_d, "backend")
+    kind = BACKEND_TYPES.get(str(backend_d.get("name")))
+    if kind is None:
+        raise UserError(
+            f"unknown backend {backend_d.get('name')!r}: choose one of {', '.join(BACKEND_TYPES)}"
+        )
+    backend = _build(kind, backend_d, "backend")
 
     suite_d = _section(cfg, "suite", "no suite: add suite=quick")
     limit = cfg.get("limit")
@@ -168,6 +206,8 @@ def from_hydra(cfg: DictConfig, run_dir: Path) -> RunConfig:
         run_dir=run_dir,
         cache_dir=cfg.get("cache_dir"),
         seed=_int(cfg.get("seed"), "seed"),
+        store_logprobs=bool(cfg.get("store_logprobs", False)),
+        task_paths=tuple(str(p) for p in (cfg.get("task_paths") or ())),
         resolved=OmegaConf.to_container(cfg, resolve=True),  # type: ignore[arg-type]
     )
 

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from evalsuite.backends import build_lm
+from evalsuite.backends import build_lm, close_lm
 from evalsuite.cache import cache_dir
 from evalsuite.checkpoint import Checkpoint, resolve
 from evalsuite.config import RunConfig, TaskConfig
@@ -37,7 +37,7 @@ def evaluate(cfg: RunConfig) -> RunResult:
     """
     cache = cache_dir(cfg.cache_dir)
     ensure_punkt_tab(cache)  # before lm-eval imports IFEval, which tries to download it
-    tm = task_manager(cache)
+    tm = task_manager(cache, cfg.task_paths)
     check_tasks(tm, [t.name for t in cfg.suite.tasks])
     checkpoint = resolve(cfg.model, cache)
 
@@ -51,8 +51,9 @@ def evaluate(cfg: RunConfig) -> RunResult:
         "host": host(),
         "seeds": _seeds(cfg.seed),
     })
+    lm = None
     try:
-        lm = build_lm(cfg.backend, cfg.model, checkpoint)
+        lm = build_lm(cfg, checkpoint)
         _check_chat_template(lm, cfg)
         writer.update_model(fingerprint=_fingerprint(checkpoint, cfg, cache))
         for task in cfg.suite.tasks:
@@ -63,6 +64,8 @@ def evaluate(cfg: RunConfig) -> RunResult:
     except BaseException as e:
         writer.fail(e)
         raise
+    finally:
+        close_lm(lm)
     return RunResult(cfg.run_dir, writer.metrics, writer.manifest)
 
 
@@ -83,7 +86,6 @@ def run_task(
         apply_chat_template=cfg.model.chat_template,
         system_instruction=cfg.model.system_prompt,
         gen_kwargs=dict(task.gen_kwargs) or None,
-        device=cfg.backend.device,
         random_seed=seeds["random"],
         numpy_random_seed=seeds["numpy"],
         torch_random_seed=seeds["torch"],
@@ -100,6 +102,8 @@ def run_task(
     name = names[0]
     tcfg = out["configs"][name]
     samples = sample_records(out["samples"][name], tcfg.get("output_type", "generate_until"))
+    if cfg.store_logprobs:
+        _attach_logprobs(lm, samples)
     metrics, stderrs = task_metrics(out["results"][name])
     n = out["n-samples"][name]
     info = {
@@ -124,6 +128,17 @@ class _DropCustomDatasetHint(logging.Filter):
 
 
 logging.getLogger("lm_eval.api.task").addFilter(_DropCustomDatasetHint())
+
+
+def _attach_logprobs(lm: Any, samples: list[dict[str, Any]]) -> None:
+    # The backend remembers logprobs by the exact prompt it was sent; the sample
+    # record holds that same prompt string.
+    table = getattr(lm, "response_logprobs", None)
+    if table is None:
+        raise UserError(f"backend {type(lm).__name__} cannot store response logprobs")
+    for rec in samples:
+        rec["response_logprobs"] = table.get(rec["prompt"])
+    table.clear()
 
 
 def _seeds(seed: int) -> dict[str, int]:

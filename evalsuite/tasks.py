@@ -14,13 +14,22 @@ if TYPE_CHECKING:
 TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
 
 
-def task_manager(cache: Path) -> TaskManager:
-    """A TaskManager that sees stock lm-eval tasks and ours; ours get the cache path."""
+def task_manager(cache: Path, extra_paths: tuple[str, ...] = ()) -> TaskManager:
+    """A TaskManager that sees stock lm-eval tasks, ours, and the user's ``task_paths``.
+
+    Our tasks get the cache path through the task metadata.
+    """
     from lm_eval.tasks import TaskManager
 
     if not TASKS_DIR.is_dir():
         raise UserError(f"task directory {TASKS_DIR} is missing: install evalsuite with pip -e")
-    return TaskManager(include_path=str(TASKS_DIR), metadata={"evalsuite_cache": str(cache)})
+    paths = [str(TASKS_DIR)]
+    for p in extra_paths:
+        path = Path(p).expanduser().resolve()
+        if not path.is_dir():
+            raise UserError(f"task_paths entry {p} is not a directory: fix or remove it")
+        paths.append(str(path))
+    return TaskManager(include_path=paths, metadata={"evalsuite_cache": str(cache)})
 
 
 def check_tasks(tm: TaskManager, names: list[str]) -> None:

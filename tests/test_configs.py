@@ -74,3 +74,16 @@ def test_tasks_knob_replaces_the_suite_list(tmp_path: Path):
     assert cfg.suite.tasks[0].limit == 10
     single = from_hydra(_compose("+model=smollm2_135m", "tasks=arc_easy"), tmp_path)
     assert [t.name for t in single.suite.tasks] == ["arc_easy"]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_model_configs_spell_out_every_setting(model: str):
+    # So that `model.KEY=value` overrides work without a `+`.
+    from dataclasses import fields
+
+    from evalsuite.config import ModelConfig
+
+    cfg = _compose(f"+model={model}")
+    expected = {f.name for f in fields(ModelConfig)} - {"embedded", "path"}
+    assert expected <= set(cfg.model), expected - set(cfg.model)
+    assert "path" in cfg.model

@@ -7,14 +7,20 @@ import logging
 from lm_eval.models.huggingface import HFLM
 
 from evalsuite.checkpoint import Checkpoint
-from evalsuite.config import BackendConfig, ModelConfig
+from evalsuite.config import HFBackendConfig, RunConfig
 from evalsuite.errors import UserError
 
 log = logging.getLogger(__name__)
 
 
-def build(backend: BackendConfig, model: ModelConfig, checkpoint: Checkpoint) -> HFLM:
+def build(cfg: RunConfig, checkpoint: Checkpoint) -> HFLM:
     import torch
+
+    backend, model = cfg.backend, cfg.model
+    assert isinstance(backend, HFBackendConfig)
+    if cfg.store_logprobs:
+        raise UserError("backend=hf cannot store response logprobs: use backend=vllm "
+                        "or set store_logprobs=false")
 
     if backend.threads:
         torch.set_num_threads(backend.threads)

