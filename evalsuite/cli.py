@@ -6,6 +6,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -83,7 +84,17 @@ def _yaml(obj: object) -> str:
     return OmegaConf.to_yaml(OmegaConf.create(obj))
 
 
+def _interrupt_on_sigterm() -> None:
+    # A scheduler's SIGTERM (preemption, scancel) gets the same clean stop as Ctrl-C:
+    # servers stopped, finished tasks kept, the run marked partial.
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def main() -> None:
+    _interrupt_on_sigterm()
     try:
         precheck(sys.argv[1:])
     except UserError as e:

@@ -71,9 +71,48 @@ class VLLMBackendConfig(BackendConfig):
     """KV cache size on the CPU build (VLLM_CPU_KVCACHE_SPACE); ignored on GPUs."""
 
 
+@dataclass(frozen=True)
+class VLLMServerBackendConfig(VLLMBackendConfig):
+    """A ``vllm serve`` that evalsuite starts on ``host`` and always stops."""
+
+    host: str = "127.0.0.1"
+    port: int | None = None
+    """None picks a free port."""
+    startup_timeout_s: float = 600.0
+    extra_args: tuple[str, ...] = ()
+    """More ``vllm serve`` flags, passed as they are."""
+    batch_size: int = 16
+    """Prompts per completions request."""
+    num_concurrent: int = 4
+    max_retries: int = 3
+    request_timeout_s: float = 600.0
+
+
+@dataclass(frozen=True)
+class OpenAIBackendConfig(BackendConfig):
+    """An OpenAI-compatible endpoint that already runs."""
+
+    base_url: str | None = None
+    """e.g. http://127.0.0.1:8000/v1"""
+    api: str = "completions"
+    """completions (generation and log-likelihoods) or chat (generation only)."""
+    model: str | None = None
+    """The endpoint's model id; None uses the model config's name."""
+    tokenizer: str | None = None
+    """HF tokenizer for token-level requests; None uses the local checkpoint if any."""
+    api_key_env: str | None = "OPENAI_API_KEY"
+    """Name of the environment variable holding the key; the key is never written."""
+    batch_size: int = 1
+    num_concurrent: int = 8
+    max_retries: int = 3
+    request_timeout_s: float = 600.0
+
+
 BACKEND_TYPES: dict[str, type[BackendConfig]] = {
     "hf": HFBackendConfig,
     "vllm": VLLMBackendConfig,
+    "vllm_server": VLLMServerBackendConfig,
+    "openai": OpenAIBackendConfig,
 }
 
 
@@ -173,6 +212,8 @@ def from_hydra(cfg: DictConfig, run_dir: Path) -> RunConfig:
         raise UserError(
             f"unknown backend {backend_d.get('name')!r}: choose one of {', '.join(BACKEND_TYPES)}"
         )
+    if isinstance(backend_d.get("extra_args"), list):
+        backend_d["extra_args"] = tuple(backend_d["extra_args"])
     backend = _build(kind, backend_d, "backend")
 
     suite_d = _section(cfg, "suite", "no suite: add suite=quick")

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from evalsuite.backends import build_lm, close_lm
+from evalsuite.backends import build_lm, check_support, close_lm
 from evalsuite.cache import cache_dir
 from evalsuite.checkpoint import Checkpoint, resolve
 from evalsuite.config import RunConfig, TaskConfig
@@ -16,7 +16,7 @@ from evalsuite.errors import UserError
 from evalsuite.fingerprint import fingerprint, hub_fingerprint
 from evalsuite.records import sample_records, task_metrics
 from evalsuite.rundir import RunWriter
-from evalsuite.tasks import check_tasks, task_manager
+from evalsuite.tasks import check_tasks, output_types, task_manager
 from evalsuite.versions import host, package_versions
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,9 @@ def evaluate(cfg: RunConfig) -> RunResult:
     cache = cache_dir(cfg.cache_dir)
     ensure_punkt_tab(cache)  # before lm-eval imports IFEval, which tries to download it
     tm = task_manager(cache, cfg.task_paths)
-    check_tasks(tm, [t.name for t in cfg.suite.tasks])
+    names = [t.name for t in cfg.suite.tasks]
+    check_tasks(tm, names)
+    check_support(cfg, output_types(tm, names))
     checkpoint = resolve(cfg.model, cache)
 
     writer = RunWriter(cfg.run_dir, {

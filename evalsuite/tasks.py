@@ -43,3 +43,23 @@ def check_tasks(tm: TaskManager, names: list[str]) -> None:
                 f"unknown task {name!r}{hint}: name an lm-eval task or add a YAML under "
                 f"{TASKS_DIR}; `lm-eval ls tasks` lists the stock ones"
             )
+
+
+def output_types(tm: TaskManager, names: list[str]) -> dict[str, str | None]:
+    """Each task's lm-eval output type, read from its YAML without loading any data.
+
+    None where it cannot be told that way (groups, Python-defined tasks).
+    """
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    out: dict[str, str | None] = {}
+    for name in names:
+        entry = tm.task_index.get(name)
+        path = getattr(entry, "yaml_path", None)
+        try:
+            cfg = load_yaml(path, resolve_func=False) if path else {}
+        except Exception:  # an unreadable YAML is lm-eval's to report, later
+            cfg = {}
+        is_task = cfg.get("task") == name or "output_type" in cfg
+        out[name] = cfg.get("output_type", "generate_until") if is_task else None
+    return out

@@ -42,3 +42,17 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600) -> subproce
         [sys.executable, "-m", "evalsuite", *args],
         cwd=cwd or REPO, env=env, capture_output=True, text=True, timeout=timeout,
     )
+
+
+def vllm_processes() -> list[dict]:
+    """Live vLLM processes on this machine (engine cores, workers, API servers)."""
+    import psutil
+
+    found = []
+    for p in psutil.process_iter(["pid", "name", "cmdline", "status"]):
+        text = (p.info["name"] or "") + " " + " ".join(p.info["cmdline"] or [])
+        # a zombie has exited and holds nothing but its pid entry
+        if p.info["status"] != psutil.STATUS_ZOMBIE and (
+                "VLLM::" in text or "vllm.entrypoints" in text):
+            found.append(p.info)
+    return found

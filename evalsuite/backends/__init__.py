@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 BACKENDS = {
     "hf": "evalsuite.backends.hf",
     "vllm": "evalsuite.backends.vllm_engine",
+    "vllm_server": "evalsuite.backends.vllm_server",
+    "openai": "evalsuite.backends.openai",
 }
 
 
@@ -32,6 +34,22 @@ def build_lm(cfg: RunConfig, checkpoint: Checkpoint) -> LM:
             f"unknown backend {cfg.backend.name!r}: choose one of {', '.join(sorted(BACKENDS))}"
         )
     return importlib.import_module(module).build(cfg, checkpoint)
+
+
+def check_support(cfg: RunConfig, output_types: dict[str, str | None]) -> None:
+    """Refuse, before any work, tasks whose request type the backend cannot serve."""
+    module = importlib.import_module(BACKENDS[cfg.backend.name])
+    supported = getattr(module, "supported_output_types", None)
+    if supported is None:
+        return
+    allowed = supported(cfg)
+    bad = sorted(t for t, kind in output_types.items() if kind and kind not in allowed)
+    if bad:
+        kinds = ", ".join(sorted({output_types[t] or "" for t in bad}))
+        raise UserError(
+            f"backend {cfg.backend.name} cannot serve {kinds} tasks ({', '.join(bad)}): a chat "
+            "endpoint gives no prompt logprobs; use backend.api=completions or another backend"
+        )
 
 
 def close_lm(lm: Any) -> None:
