@@ -65,3 +65,31 @@ def test_generation_kwargs_translate_like_lm_eval(kwargs, expected):
     gp = from_lm_eval(kwargs, seed=1)
     for key, value in expected.items():
         assert getattr(gp, key) == value
+
+
+def test_chat_endpoint_refuses_loglikelihood_tasks_before_work(tmp_path):
+    from evalsuite.backends import check_support
+    from evalsuite.tasks import output_types, task_manager
+
+    tm = task_manager(tmp_path)
+    kinds = output_types(tm, ["ifeval_offline", "arc_easy"])
+    assert kinds == {"ifeval_offline": "generate_until", "arc_easy": "multiple_choice"}
+    chat = _cfg("backend=openai", "backend.api=chat", "backend.base_url=http://127.0.0.1:1/v1")
+    check_support(chat, {"ifeval_offline": "generate_until"})  # generation is fine
+    with pytest.raises(UserError, match="cannot serve multiple_choice tasks.*arc_easy"):
+        check_support(chat, kinds)
+    completions = _cfg("backend=openai", "backend.base_url=http://127.0.0.1:1/v1")
+    check_support(completions, kinds)
+
+
+def test_openai_needs_a_url_and_the_named_key(monkeypatch):
+    from evalsuite.backends.endpoint import build_openai
+    from evalsuite.checkpoint import Checkpoint
+
+    ck = Checkpoint("m", "/x", True, "local")
+    with pytest.raises(UserError, match="backend.base_url"):
+        build_openai(_cfg("backend=openai"), ck)
+    monkeypatch.delenv("NO_SUCH_KEY_VAR", raising=False)
+    with pytest.raises(UserError, match="NO_SUCH_KEY_VAR, which is not set"):
+        build_openai(_cfg("backend=openai", "backend.base_url=http://127.0.0.1:1/v1",
+                          "backend.api_key_env=NO_SUCH_KEY_VAR"), ck)
