@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,7 @@ def run_task(
     from lm_eval import simple_evaluate
 
     seeds = _seeds(cfg.seed)
+    started = time.perf_counter()
     out = simple_evaluate(
         model=lm,
         tasks=[task.name],
@@ -117,6 +119,7 @@ def run_task(
         "generation_kwargs": tcfg.get("generation_kwargs"),
         "limit": task.limit,
         "stderr": stderrs,
+        "wall_s": round(time.perf_counter() - started, 3),
         "higher_is_better": out.get("higher_is_better", {}).get(name),
     }
     return samples, metrics, info

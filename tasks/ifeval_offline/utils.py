@@ -2,10 +2,15 @@
 
 from typing import Any
 
-# Scoring is re-exported, never rewritten: the numbers must equal stock lm-eval's.
-from lm_eval.tasks.ifeval.utils import agg_inst_level_acc, process_results
+from evalsuite.data import ensure_punkt_tab, ifeval_dataset
 
-from evalsuite.data import ifeval_dataset
+# IFEval's scoring module tries nltk.download("punkt_tab") when imported; make the
+# offline copy findable first, so this task also works under plain `lm-eval run
+# --include_path tasks`. (evalsuite's runner does the same with its configured cache.)
+ensure_punkt_tab()
+
+# Scoring is re-exported, never rewritten: the numbers must equal stock lm-eval's.
+from lm_eval.tasks.ifeval.utils import agg_inst_level_acc, process_results  # noqa: E402
 
 __all__ = ["agg_inst_level_acc", "load_ifeval", "process_results"]
 
