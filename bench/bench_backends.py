@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -65,6 +66,7 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=256)
     ap.add_argument("--hf-batch-size", type=int, default=8)
     ap.add_argument("--skip-lm-eval-hf", action="store_true", help="the slow contender")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory (runs, logs)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "backends.json")
     args = ap.parse_args()
 
@@ -146,6 +148,10 @@ def main() -> None:
         print(f"{name:40} {r['wall_s']:8.1f} {r['gen_s']:8.1f} {r['tokens']:8d} "
               f"{r['tokens_per_s']:8.1f} {r['wall_vs_evalsuite']:10.2f}")
     print(f"written: {args.out}")
+    if args.keep:
+        print(f"work directory kept: {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

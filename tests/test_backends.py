@@ -93,3 +93,13 @@ def test_openai_needs_a_url_and_the_named_key(monkeypatch):
     with pytest.raises(UserError, match="NO_SUCH_KEY_VAR, which is not set"):
         build_openai(_cfg("backend=openai", "backend.base_url=http://127.0.0.1:1/v1",
                           "backend.api_key_env=NO_SUCH_KEY_VAR"), ck)
+
+
+def test_endpoints_refuse_store_logprobs_before_starting_anything(tmp_path):
+    from evalsuite.backends.endpoint import build_openai
+    from evalsuite.checkpoint import Checkpoint
+
+    with pytest.raises(UserError, match="cannot store response logprobs"):
+        build_openai(_cfg("backend=openai", "backend.base_url=http://127.0.0.1:1/v1",
+                          "backend.api_key_env=null", "store_logprobs=true"),
+                     Checkpoint("m", str(tmp_path), True, "local"))

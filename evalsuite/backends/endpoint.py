@@ -60,6 +60,9 @@ def supported_output_types(cfg: RunConfig) -> frozenset[str]:
 
 def _client_kwargs(cfg: RunConfig, tokenizer: str | None) -> dict[str, Any]:
     backend = cfg.backend
+    if cfg.store_logprobs:
+        raise UserError(f"backend={backend.name} cannot store response logprobs yet: use "
+                        "backend=vllm or set store_logprobs=false")
     assert isinstance(backend, VLLMServerBackendConfig | OpenAIBackendConfig)
     kw: dict[str, Any] = {
         "num_concurrent": backend.num_concurrent,
@@ -81,6 +84,7 @@ def build_server(cfg: RunConfig, checkpoint: Checkpoint) -> CompletionsLM:
     from evalsuite.backends.vllm_engine import _import_vllm
 
     _import_vllm()  # fail before starting anything if vLLM is missing
+    client_kwargs = _client_kwargs(cfg, checkpoint.location)
     backend, model = cfg.backend, cfg.model
     assert isinstance(backend, VLLMServerBackendConfig)
     args = ["--model", checkpoint.location, "--served-model-name", model.name,
@@ -105,8 +109,7 @@ def build_server(cfg: RunConfig, checkpoint: Checkpoint) -> CompletionsLM:
                            env, backend.startup_timeout_s).start()
     try:
         lm = CompletionsLM(model=model.name, base_url=f"{server.base_url}/v1/completions",
-                           batch_size=backend.batch_size,
-                           **_client_kwargs(cfg, checkpoint.location))
+                           batch_size=backend.batch_size, **client_kwargs)
     except BaseException:
         server.stop()
         raise
