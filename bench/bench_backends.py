@@ -40,7 +40,9 @@ def main():
     res = llm.generate(ids, SamplingParams(max_tokens=int(max_tokens), temperature=0.0))
     gen = time.perf_counter() - t
     json.dump({"gen_s": gen, "tokens": sum(len(r.outputs[0].token_ids) for r in res),
-               "texts": [r.outputs[0].text for r in res]}, open(out, "w"))
+               # decoded as evalsuite (and lm-eval's HFLM) decode, to compare like with like
+               "texts": [tok.decode(r.outputs[0].token_ids, skip_special_tokens=True)
+                         for r in res]}, open(out, "w"))
 if __name__ == "__main__":
     main()
 """

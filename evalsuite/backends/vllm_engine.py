@@ -15,6 +15,7 @@ import tempfile
 from typing import Any
 
 from lm_eval.api.model import TemplateLM
+from lm_eval.models.utils import postprocess_generated_text
 
 from evalsuite.backends.genparams import from_lm_eval
 from evalsuite.checkpoint import Checkpoint
@@ -69,6 +70,10 @@ class VLLMEngineLM(TemplateLM):
         return bos if bos is not None else self.tokenizer.eos_token_id
 
     @property
+    def eos_text(self) -> str:
+        return self.tokenizer.decode([self.eot_token_id], skip_special_tokens=False)
+
+    @property
     def tokenizer_name(self) -> str:
         return self.tokenizer.name_or_path.replace("/", "__")
 
@@ -89,7 +94,7 @@ class VLLMEngineLM(TemplateLM):
     def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[str]:
         from vllm import SamplingParams
 
-        prompts, params, contexts = [], [], []
+        prompts, params, contexts, stops = [], [], [], []
         for req in requests:
             context, gen_kwargs = req.args
             gp = from_lm_eval(gen_kwargs, seed=self.seed)
@@ -109,17 +114,24 @@ class VLLMEngineLM(TemplateLM):
                 seed=gp.seed, logprobs=0 if self.logprobs is not None else None,
             ))
             contexts.append(context)
+            stops.append([*gp.stop, self.eos_text])  # HFLM also cuts at the EOS text
         outputs = self.llm.generate(prompts, params, use_tqdm=not disable_tqdm)
         texts = []
-        for req, context, out in zip(requests, contexts, outputs, strict=True):
+        for req, context, out, stop in zip(requests, contexts, outputs, stops, strict=True):
             comp = out.outputs[0]
-            texts.append(comp.text)
+            # Decode the token ids exactly as lm-eval's HFLM does, not vLLM's incremental
+            # text: the two differ on a multi-byte character cut off by max_tokens ("\ufffd"
+            # vs nothing), which is enough to change an IFEval verdict between backends.
+            text = postprocess_generated_text(
+                self.tokenizer.decode(comp.token_ids, skip_special_tokens=True), stop, None
+            )
+            texts.append(text)
             if self.logprobs is not None and comp.logprobs is not None:
                 self.response_logprobs[context] = [
                     float(step[tok].logprob) for tok, step in zip(comp.token_ids, comp.logprobs,
                                                                   strict=False)
                 ]
-            self.cache_hook.add_partial("generate_until", req.args, comp.text)
+            self.cache_hook.add_partial("generate_until", req.args, text)
         return texts
 
     # --- log-likelihoods -----------------------------------------------------------
