@@ -198,7 +198,7 @@ def from_hydra(cfg: DictConfig, run_dir: Path) -> RunConfig:
         cfg, "model", "no model named: add +model=NAME (e.g. +model=smollm2_135m)"
     )
     emb = model_d.pop("embedded", None)
-    model = _build(ModelConfig, model_d, "model config")
+    model = _build(ModelConfig, model_d, "model")
     if emb is not None:
         model = replace(model, embedded=_build(EmbeddedWeights, emb, "model.embedded"))
     if model.path is None and model.embedded is None:
