@@ -69,6 +69,16 @@ class VLLMBackendConfig(BackendConfig):
     max_num_seqs: int | None = None
     cpu_kvcache_space_gb: int = 1
     """KV cache size on the CPU build (VLLM_CPU_KVCACHE_SPACE); ignored on GPUs."""
+    cpu_reserved_cpus: int | None = None
+    """CPU build: cores kept free of the engine's OpenMP threads
+    (VLLM_CPU_NUM_OF_RESERVED_CPU); None keeps vLLM's default, which reserves one."""
+
+    def cpu_env(self) -> dict[str, str]:
+        """Environment variables the CPU build reads; harmless on GPUs."""
+        env = {"VLLM_CPU_KVCACHE_SPACE": str(self.cpu_kvcache_space_gb)}
+        if self.cpu_reserved_cpus is not None:
+            env["VLLM_CPU_NUM_OF_RESERVED_CPU"] = str(self.cpu_reserved_cpus)
+        return env
 
 
 @dataclass(frozen=True)

@@ -104,7 +104,7 @@ def build_server(cfg: RunConfig, checkpoint: Checkpoint) -> CompletionsLM:
     if model.revision:
         args += ["--revision", model.revision]
     args += list(backend.extra_args)
-    env = {"VLLM_CPU_KVCACHE_SPACE": str(backend.cpu_kvcache_space_gb)}
+    env = backend.cpu_env()
     server = ManagedServer(args, backend.host, backend.port, cfg.run_dir / "vllm_server.log",
                            env, backend.startup_timeout_s).start()
     try:

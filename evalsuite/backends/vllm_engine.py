@@ -219,7 +219,7 @@ def prepare_environment(backend: VLLMBackendConfig) -> str:
 
     The engine runs in spawned processes, which inherit these variables.
     """
-    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(backend.cpu_kvcache_space_gb))
+    os.environ.update(backend.cpu_env())  # the config, not a stray export, decides
     # Each engine start leaves IPC socket files in the temp dir: give it a private one.
     tmp = tempfile.mkdtemp(prefix="evalsuite-vllm-")
     os.environ["TMPDIR"] = tmp
