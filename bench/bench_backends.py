@@ -28,7 +28,6 @@ REPO = Path(__file__).resolve().parent.parent
 
 RAW_ENGINE = r"""
 import json, os, sys, time
-os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 def main():
     from vllm import LLM, SamplingParams
     path, prompts_file, max_tokens, out = sys.argv[1:5]
@@ -88,6 +87,10 @@ def main() -> None:
     n = len(prompts)
     work = Path(tempfile.mkdtemp(prefix="evalsuite-bench-"))
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(os.cpu_count()))}
+    # The raw engine gets the CPU settings evalsuite's backend=vllm applies by default.
+    from evalsuite.config import VLLMBackendConfig
+
+    raw_env = {**env, **VLLMBackendConfig(name="vllm").cpu_env()}
     results: dict[str, dict] = {}
 
     # 1. evalsuite, backend=vllm
@@ -111,7 +114,7 @@ def main() -> None:
     script = work / "raw_engine.py"
     script.write_text(RAW_ENGINE)
     wall = _timed([sys.executable, str(script), str(model), str(pf), str(args.max_tokens),
-                   str(out)], work, work / "raw.log", env)
+                   str(out)], work, work / "raw.log", raw_env)
     raw = json.loads(out.read_text())
     results["raw vLLM engine"] = {"wall_s": wall, "gen_s": raw["gen_s"],
                                   "tokens": _count_tokens(tok, raw["texts"])}
@@ -137,6 +140,7 @@ def main() -> None:
         r["tokens_per_s"] = r["tokens"] / r["gen_s"]
         r["wall_vs_evalsuite"] = r["wall_s"] / base["wall_s"]
     report = {"prompts": n, "max_new_tokens": args.max_tokens, "dtype": "float32",
+              "vllm_cpu_env": {k: v for k, v in raw_env.items() if k.startswith("VLLM_CPU")},
               "cpu_count": os.cpu_count(), "identical_texts_evalsuite_vs_raw": identical,
               "results": results}
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -69,9 +69,10 @@ class VLLMBackendConfig(BackendConfig):
     max_num_seqs: int | None = None
     cpu_kvcache_space_gb: int = 1
     """KV cache size on the CPU build (VLLM_CPU_KVCACHE_SPACE); ignored on GPUs."""
-    cpu_reserved_cpus: int | None = None
+    cpu_reserved_cpus: int | None = 0
     """CPU build: cores kept free of the engine's OpenMP threads
-    (VLLM_CPU_NUM_OF_RESERVED_CPU); None keeps vLLM's default, which reserves one."""
+    (VLLM_CPU_NUM_OF_RESERVED_CPU); None keeps vLLM's default, which reserves one and
+    on a 2-core machine halves the engine's compute."""
 
     def cpu_env(self) -> dict[str, str]:
         """Environment variables the CPU build reads; harmless on GPUs."""
