@@ -15,3 +15,8 @@ class UserError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message (or its type), for a one-line report."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]

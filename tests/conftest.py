@@ -34,6 +34,14 @@ def smollm2_dir(cache: Path) -> Path:
     return Path(resolve(cfg.model, cache).location)
 
 
+def read_rows(run_dir: Path, task: str = "ifeval_offline") -> list[dict]:
+    """samples/TASK.jsonl of a run directory, read as a user's script would."""
+    import json
+
+    text = (run_dir / "samples" / f"{task}.jsonl").read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines() if line]
+
+
 def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
     """``python -m evalsuite ARGS`` as a user runs it."""
     env = {**os.environ, "HYDRA_FULL_ERROR": "0", "OMP_NUM_THREADS": os.environ.get(

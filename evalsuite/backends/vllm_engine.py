@@ -20,7 +20,7 @@ from lm_eval.models.utils import postprocess_generated_text
 from evalsuite.backends.genparams import from_lm_eval
 from evalsuite.checkpoint import Checkpoint
 from evalsuite.config import RunConfig, VLLMBackendConfig
-from evalsuite.errors import UserError
+from evalsuite.errors import UserError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -238,8 +238,9 @@ def build(cfg: RunConfig, checkpoint: Checkpoint) -> VLLMEngineLM:
         llm = vllm.LLM(**kwargs)
     except Exception as e:
         shutil.rmtree(tmp, ignore_errors=True)
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise UserError(f"vLLM could not start {checkpoint.location}: {first}") from e
+        raise UserError(
+            f"vLLM could not start {checkpoint.location}: {first_line(e)}"
+        ) from e
     finally:
         # Only the engine's processes need the private temp dir; restore ours.
         if previous_tmp is None:
