@@ -16,17 +16,20 @@ def metric_key(metric: str, filt: str) -> str:
     return metric if filt == "none" else f"{metric},{filt}"
 
 
-def _plain(value: Any) -> Any:
+def to_plain(value: Any) -> Any:
+    """JSON-ready copy: numpy/torch scalars as Python numbers, NaN as None."""
     if isinstance(value, bool | int | str) or value is None:
         return value
     if isinstance(value, float):
-        return None if math.isnan(value) else value
+        return value if math.isfinite(value) else None
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [to_plain(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if hasattr(value, "tolist") and getattr(value, "ndim", 0) > 0:  # numpy/torch arrays
+        return to_plain(value.tolist())
     if hasattr(value, "item"):  # numpy and torch scalars
-        return _plain(value.item())
+        return to_plain(value.item())
     return str(value)
 
 
@@ -43,7 +46,7 @@ def task_metrics(result: dict[str, Any]) -> tuple[dict[str, float], dict[str, fl
                 value if isinstance(value, int | float) else None
             )
         else:
-            metrics[metric_key(name, filt)] = _plain(value)
+            metrics[metric_key(name, filt)] = to_plain(value)
     return metrics, stderrs
 
 
@@ -58,10 +61,13 @@ def sample_records(logged: list[dict[str, Any]], output_type: str) -> list[dict[
         filt = s.get("filter", "none")
         for metric in s.get("metrics", []):
             if metric in s:
-                rec["scores"][metric_key(metric, filt)] = _plain(s[metric])
+                rec["scores"][metric_key(metric, filt)] = to_plain(s[metric])
         if filt != "none":
-            rec.setdefault("filtered", {})[filt] = _plain(s.get("filtered_resps"))
-    return [by_doc[k] for k in sorted(by_doc)]
+            rec.setdefault("filtered", {})[filt] = to_plain(s.get("filtered_resps"))
+    records = [by_doc[k] for k in sorted(by_doc)]
+    for rec in records:
+        add_instruction_results(rec)
+    return records
 
 
 def _base_record(s: dict[str, Any], output_type: str) -> dict[str, Any]:
@@ -73,7 +79,7 @@ def _base_record(s: dict[str, Any], output_type: str) -> dict[str, Any]:
         "prompt_hash": s.get("prompt_hash"),
         "prompt": prompt,
         "response": None,
-        "target": _plain(s.get("target")),
+        "target": to_plain(s.get("target")),
         "scores": {},
     }
     resps = s.get("resps") or []
@@ -81,10 +87,57 @@ def _base_record(s: dict[str, Any], output_type: str) -> dict[str, Any]:
         rec["response"] = resps[0][0] if resps and resps[0] else None
     elif output_type in ("multiple_choice", "loglikelihood"):
         lls = [float(r[0][0]) for r in resps]
-        rec["choices"] = [a[1] for a in args]
+        contexts, conts = [a[0] for a in args], [a[1] for a in args]
+        # "multiple input" tasks (Winogrande) vary the context, not the continuation
+        multi_input = len(set(conts)) == 1 and len(set(contexts)) > 1
+        rec["choices"] = contexts if multi_input else conts
         rec["loglikelihoods"] = lls
         rec["response"] = rec["choices"][max(range(len(lls)), key=lls.__getitem__)] if lls else None
     else:  # loglikelihood_rolling: the response is the score itself
-        rec["response"] = _plain(resps[0][0]) if resps and resps[0] else None
-    rec["doc"] = _plain(s.get("doc"))
+        rec["response"] = to_plain(resps[0][0]) if resps and resps[0] else None
+    rec["doc"] = to_plain(s.get("doc"))
     return rec
+
+
+def add_instruction_results(rec: dict[str, Any]) -> None:
+    """IFEval-style samples: one entry per instruction with its id, category and verdicts.
+
+    lm-eval scores each instruction of a prompt (``inst_level_*_acc`` is a list in
+    ``instruction_id_list`` order); spelling it out lets the analysis group by
+    instruction id and category (``keywords``, ``length_constraints``, ...).
+    """
+    doc = rec.get("doc") or {}
+    ids = doc.get("instruction_id_list")
+    strict = rec["scores"].get("inst_level_strict_acc")
+    loose = rec["scores"].get("inst_level_loose_acc")
+    if not isinstance(ids, list) or not isinstance(strict, list) or len(strict) != len(ids):
+        return
+    if not isinstance(loose, list) or len(loose) != len(ids):
+        loose = [None] * len(ids)
+    rec["instructions"] = [
+        {"id": iid, "category": iid.split(":", 1)[0], "strict": bool(st),
+         "loose": None if lo is None else bool(lo)}
+        for iid, st, lo in zip(ids, strict, loose, strict=True)
+    ]
+
+
+def instruction_categories(samples: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Instruction-level pass rates per category over samples with ``instructions``.
+
+    The counts add up to the number of instructions, and the n-weighted mean of the
+    per-category rates equals lm-eval's ``inst_level_*_acc``.
+    """
+    acc: dict[str, list[int]] = {}
+    for rec in samples:
+        for inst in rec.get("instructions", ()):
+            row = acc.setdefault(inst["category"], [0, 0, 0, 0])
+            row[0] += 1
+            row[1] += int(inst["strict"])
+            if inst["loose"] is not None:  # a missing loose verdict is not a failure
+                row[2] += 1
+                row[3] += int(inst["loose"])
+    return {
+        cat: {"n": n, "inst_level_strict_acc": st / n,
+              "inst_level_loose_acc": lo / n_lo if n_lo else None}
+        for cat, (n, st, n_lo, lo) in sorted(acc.items())
+    }

@@ -15,9 +15,9 @@ from evalsuite.config import RunConfig, TaskConfig
 from evalsuite.data import ensure_punkt_tab
 from evalsuite.errors import UserError
 from evalsuite.fingerprint import fingerprint, hub_fingerprint
-from evalsuite.records import sample_records, task_metrics
+from evalsuite.records import instruction_categories, sample_records, task_metrics
 from evalsuite.rundir import RunWriter
-from evalsuite.tasks import check_tasks, output_types, task_manager
+from evalsuite.tasks import check_fewshot, check_tasks, output_types, task_manager
 from evalsuite.versions import host, package_versions
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,8 @@ def evaluate(cfg: RunConfig) -> RunResult:
     tm = task_manager(cache, cfg.task_paths)
     names = [t.name for t in cfg.suite.tasks]
     check_tasks(tm, names)
+    for t in cfg.suite.tasks:
+        check_fewshot(tm, t.name, t.num_fewshot)
     check_support(cfg, output_types(tm, names))
     checkpoint = resolve(cfg.model, cache)
 
@@ -79,6 +81,7 @@ def run_task(
     from lm_eval import simple_evaluate
 
     seeds = _seeds(cfg.seed)
+    chat = _uses_chat_template(task, cfg)
     started = time.perf_counter()
     out = simple_evaluate(
         model=lm,
@@ -87,8 +90,8 @@ def run_task(
         num_fewshot=task.num_fewshot,
         limit=task.limit,
         log_samples=True,
-        apply_chat_template=cfg.model.chat_template,
-        system_instruction=cfg.model.system_prompt,
+        apply_chat_template=chat,
+        system_instruction=cfg.model.system_prompt if chat else None,
         gen_kwargs=dict(task.gen_kwargs) or None,
         random_seed=seeds["random"],
         numpy_random_seed=seeds["numpy"],
@@ -97,32 +100,74 @@ def run_task(
     )
     if out is None:  # lm-eval returns None on non-zero ranks only
         raise RuntimeError("lm-eval returned no results")
-    # A group expands to several tasks; one stored file per suite entry keeps ids simple.
-    names = list(out["samples"])
-    if len(names) != 1:
-        raise UserError(
-            f"task {task.name} expands to {len(names)} tasks; list them in the suite one by one"
-        )
-    name = names[0]
-    tcfg = out["configs"][name]
-    samples = sample_records(out["samples"][name], tcfg.get("output_type", "generate_until"))
+    samples, metrics, stderrs, subtasks = _collect(out, task.name)
     if cfg.store_logprobs:
         _attach_logprobs(lm, samples)
-    metrics, stderrs = task_metrics(out["results"][name])
-    n = out["n-samples"][name]
+    first = min(out["samples"])  # a group's subtasks share one template
+    tcfg = out["configs"][first]
+    n_total = sum(n.get("original", 0) for n in out["n-samples"].values())
     info = {
-        "version": out["versions"].get(name),
+        "version": out["versions"].get(task.name),
         "n_samples": len(samples),
-        "n_samples_total": n.get("original"),
+        "n_samples_total": n_total,
         "output_type": tcfg.get("output_type"),
-        "num_fewshot": out.get("n-shot", {}).get(name),
+        "num_fewshot": out.get("n-shot", {}).get(first),
         "generation_kwargs": tcfg.get("generation_kwargs"),
+        "chat_template": chat,
         "limit": task.limit,
         "stderr": stderrs,
         "wall_s": round(time.perf_counter() - started, 3),
-        "higher_is_better": out.get("higher_is_better", {}).get(name),
+        "higher_is_better": out.get("higher_is_better", {}).get(task.name),
     }
+    if subtasks:
+        info["subtasks"] = subtasks
+    categories = instruction_categories(samples)
+    if categories:
+        info["instruction_categories"] = categories
     return samples, metrics, info
+
+
+def _collect(
+    out: dict[str, Any], name: str
+) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(samples, metrics, stderrs, subtasks) of one suite entry: a task or a group.
+
+    A group (e.g. mmlu_offline, 57 subjects) is stored as one samples file whose
+    sample ids are ``SUBTASK/DOC_ID``; its metrics are lm-eval's group aggregate, and
+    every subtask's and subgroup's own metrics go to the manifest.
+    """
+    if name in out["samples"] or len(out["samples"]) == 1:  # a task, or a tag of one
+        only = name if name in out["samples"] else next(iter(out["samples"]))
+        tcfg = out["configs"][only]
+        samples = sample_records(out["samples"][only], tcfg.get("output_type", "generate_until"))
+        metrics, stderrs = task_metrics(out["results"][only])
+        return samples, metrics, stderrs, {}
+    group = out["results"].get(name)
+    if group is None or not task_metrics(group)[0]:
+        # A tag: several tasks without an aggregate, so no single score to store.
+        raise UserError(
+            f"task {name} expands to {len(out['samples'])} tasks without a group score; "
+            "list them in the suite one by one"
+        )
+    samples = []
+    for sub in sorted(out["samples"]):
+        kind = out["configs"][sub].get("output_type", "generate_until")
+        for rec in sample_records(out["samples"][sub], kind):
+            rec["sample_id"] = f"{sub}/{rec['sample_id']}"
+            rec["subtask"] = sub
+            samples.append(rec)
+    metrics, stderrs = task_metrics(group)
+    subtasks = {
+        sub: {"version": out["versions"].get(sub),
+              "n_samples": len({s["doc_id"] for s in out["samples"].get(sub, [])}) or None,
+              "metrics": task_metrics(res)[0]}
+        for sub, res in sorted(out["results"].items()) if sub != name
+    }
+    return samples, metrics, stderrs, subtasks
+
+
+def _uses_chat_template(task: TaskConfig, cfg: RunConfig) -> bool:
+    return cfg.model.chat_template if task.chat_template is None else task.chat_template
 
 
 class _DropCustomDatasetHint(logging.Filter):
@@ -158,7 +203,8 @@ def _fingerprint(checkpoint: Checkpoint, cfg: RunConfig, cache: Path) -> str:
 
 def _check_chat_template(lm: Any, cfg: RunConfig) -> None:
     tok = getattr(lm, "tokenizer", None)
-    if cfg.model.chat_template and tok is not None and not getattr(tok, "chat_template", None):
+    wanted = any(_uses_chat_template(t, cfg) for t in cfg.suite.tasks)
+    if wanted and tok is not None and not getattr(tok, "chat_template", None):
         raise UserError(
             f"model {cfg.model.name} has no chat template: set model.chat_template=false "
             "to send raw prompts"

@@ -83,3 +83,32 @@ def test_results_table_is_printed(run):
     _, stdout = run
     assert "prompt_level_strict_acc" in stdout
     assert "run directory:" in stdout
+
+
+def test_ifeval_instruction_results_and_categories_add_up(run):
+    run_dir, _ = run
+    rows = read_rows(run_dir)
+    m = json.loads((run_dir / "manifest.json").read_text())
+    metrics = json.loads((run_dir / "metrics.json").read_text())["ifeval_offline"]
+    cats = m["tasks"]["ifeval_offline"]["instruction_categories"]
+    for r in rows:  # one entry per instruction, in lm-eval's order, with its verdicts
+        assert [i["id"] for i in r["instructions"]] == r["doc"]["instruction_id_list"]
+        assert [i["strict"] for i in r["instructions"]] == r["scores"]["inst_level_strict_acc"]
+        assert [i["loose"] for i in r["instructions"]] == r["scores"]["inst_level_loose_acc"]
+    n = sum(len(r["doc"]["instruction_id_list"]) for r in rows)
+    assert sum(c["n"] for c in cats.values()) == n
+    for level in ("strict", "loose"):
+        key = f"inst_level_{level}_acc"
+        assert sum(c["n"] * c[key] for c in cats.values()) / n == pytest.approx(metrics[key])
+
+
+def test_quick_suite_scores_a_benchmark_without_the_chat_template(run):
+    run_dir, _ = run
+    m = json.loads((run_dir / "manifest.json").read_text())
+    assert m["tasks"]["arc_easy_offline"]["chat_template"] is False
+    assert m["tasks"]["ifeval_offline"]["chat_template"] is True
+    rows = read_rows(run_dir, "arc_easy_offline")
+    assert len(rows) == N
+    for r in rows:  # the stock arc_easy prompt, exactly
+        assert r["prompt"] == f"Question: {r['doc']['question']}\nAnswer:"
+        assert len(r["loglikelihoods"]) == len(r["doc"]["choices"]["text"])

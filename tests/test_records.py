@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from evalsuite.records import metric_key, sample_records, task_metrics
+from evalsuite.records import instruction_categories, metric_key, sample_records, task_metrics
 
 
 def test_metric_key_drops_only_the_none_filter():
@@ -52,3 +52,36 @@ def test_multiple_choice_response_is_the_most_likely_choice():
     assert rec["loglikelihoods"] == [-5.0, -1.0]
     assert rec["response"] == " 4"
     assert rec["scores"] == {"acc": 1.0}
+
+
+def _ifeval_sample(doc_id: int, ids: list[str], strict: list[bool], loose: list[bool]) -> dict:
+    return {"doc_id": doc_id, "doc": {"instruction_id_list": ids}, "target": 0,
+            "arguments": [["p", {}]], "resps": [["r"]], "filter": "none",
+            "metrics": ["inst_level_strict_acc", "inst_level_loose_acc"],
+            "inst_level_strict_acc": strict, "inst_level_loose_acc": loose}
+
+
+def test_instruction_results_are_spelled_out_and_categories_add_up():
+    logged = [
+        _ifeval_sample(0, ["keywords:existence", "length_constraints:number_words"],
+                       [True, False], [True, True]),
+        _ifeval_sample(1, ["keywords:frequency"], [False], [False]),
+    ]
+    recs = sample_records(logged, "generate_until")
+    assert recs[0]["instructions"] == [
+        {"id": "keywords:existence", "category": "keywords", "strict": True, "loose": True},
+        {"id": "length_constraints:number_words", "category": "length_constraints",
+         "strict": False, "loose": True},
+    ]
+    cats = instruction_categories(recs)
+    assert cats == {
+        "keywords": {"n": 2, "inst_level_strict_acc": 0.5, "inst_level_loose_acc": 0.5},
+        "length_constraints": {"n": 1, "inst_level_strict_acc": 0.0,
+                               "inst_level_loose_acc": 1.0},
+    }
+
+
+def test_samples_without_instruction_lists_get_no_instruction_field():
+    logged = [_ifeval_sample(0, ["a:b", "c:d"], [True], [True])]  # lengths disagree
+    assert "instructions" not in sample_records(logged, "generate_until")[0]
+    assert instruction_categories([{"scores": {}}]) == {}
