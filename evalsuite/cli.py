@@ -44,7 +44,7 @@ def precheck(argv: list[str]) -> None:
                 )
 
 
-def _discard_empty_run_dir(run_dir: Path) -> None:
+def discard_empty_dir(run_dir: Path) -> None:
     # Hydra creates the run dir (with .hydra/ and a log) before we can validate the
     # config; a run that never started must not leave a directory that looks like a run.
     if not run_dir.is_dir() or (run_dir / "manifest.json").exists():
@@ -53,7 +53,7 @@ def _discard_empty_run_dir(run_dir: Path) -> None:
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
-def _fail(message: str, code: int) -> None:
+def fail(message: str, code: int) -> None:
     print(f"evalsuite: {message}", file=sys.stderr)
     sys.exit(code)
 
@@ -68,11 +68,11 @@ def hydra_main(cfg: DictConfig) -> None:
         log.info("resolved config:\n%s", _yaml(run_cfg.resolved))
         result = evaluate(run_cfg)
     except UserError as e:
-        _discard_empty_run_dir(run_dir)
-        _fail(e.message, e.exit_code)
+        discard_empty_dir(run_dir)
+        fail(e.message, e.exit_code)
         return
     except KeyboardInterrupt:
-        _fail(f"interrupted; finished tasks are kept in {run_dir} (status partial)", 130)
+        fail(f"interrupted; finished tasks are kept in {run_dir} (status partial)", 130)
         return
     print(results_table(result.metrics, result.manifest["tasks"]))
     print(f"run directory: {run_dir}")
@@ -98,7 +98,7 @@ def main() -> None:
     try:
         precheck(sys.argv[1:])
     except UserError as e:
-        _fail(e.message, e.exit_code)
+        fail(e.message, e.exit_code)
     # Keep lm-eval/transformers from trying the hub for things already on disk when
     # the user is offline; a user with a hub simply leaves these unset.
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

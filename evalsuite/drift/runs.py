@@ -1,0 +1,101 @@
+"""Stored runs as pandas DataFrames: the only input of the drift analysis.
+
+Reads a run directory written by ``python -m evalsuite`` (manifest.json, metrics.json,
+samples/TASK.jsonl) without the package's runner or any model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from evalsuite.errors import UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Run:
+    """One stored run: its manifest, task metrics and samples per task."""
+
+    path: Path
+    manifest: dict[str, Any]
+    metrics: dict[str, dict[str, Any]]
+    samples: dict[str, list[dict[str, Any]]] = field(repr=False)
+
+    @property
+    def label(self) -> str:
+        """Short name for tables: the model name, or the directory name."""
+        return str((self.manifest.get("model") or {}).get("name") or self.path.name)
+
+    def task_info(self, task: str) -> dict[str, Any]:
+        return (self.manifest.get("tasks") or {}).get(task) or {}
+
+
+def load_run(path: str | Path) -> Run:
+    """Read a run directory; only tasks named in metrics.json (finished ones) are kept."""
+    path = Path(path).expanduser()
+    manifest_path = path / "manifest.json"
+    if not manifest_path.is_file():
+        raise UserError(f"{path} is not a run directory (no manifest.json): pass the "
+                        "directory `python -m evalsuite` printed")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        metrics_path = path / "metrics.json"
+        metrics = (json.loads(metrics_path.read_text(encoding="utf-8"))
+                   if metrics_path.is_file() else {})
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path}: unreadable run file ({e}); re-run that evaluation") from None
+    if manifest.get("status") != "complete":
+        log.warning("%s is a partial run; comparing its %d finished task(s)", path, len(metrics))
+    samples = {}
+    for task in metrics:
+        file = path / "samples" / f"{task}.jsonl"
+        if not file.is_file():
+            raise UserError(f"{path}: metrics.json names {task} but {file.name} is missing")
+        with open(file, encoding="utf-8") as f:
+            samples[task] = [json.loads(line) for line in f if line.strip()]
+    return Run(path=path, manifest=manifest, metrics=metrics, samples=samples)
+
+
+def samples_frame(run: Run) -> pd.DataFrame:
+    """One row per sample: task, version, sample_id, hashes, prompt, response, target,
+    and one ``score.METRIC`` column per metric (list-valued for IFEval's inst-level)."""
+    import pandas as pd
+
+    rows = []
+    for task, recs in run.samples.items():
+        version = run.task_info(task).get("version")
+        for r in recs:
+            row = {
+                "task": task, "version": version, "sample_id": r.get("sample_id"),
+                "subtask": r.get("subtask"), "doc_hash": r.get("doc_hash"),
+                "prompt_hash": r.get("prompt_hash"), "prompt": r.get("prompt"),
+                "response": r.get("response"), "target": r.get("target"),
+                "n_choices": len(r["choices"]) if isinstance(r.get("choices"), list) else None,
+            }
+            # IFEval's instruction-level scores stay lists, one verdict per instruction
+            for metric, value in (r.get("scores") or {}).items():
+                row[f"score.{metric}"] = value
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def metrics_frame(run: Run) -> pd.DataFrame:
+    """One row per task and metric: task, version, metric, value, stderr."""
+    import pandas as pd
+
+    rows = []
+    for task, metrics in run.metrics.items():
+        info = run.task_info(task)
+        stderr = info.get("stderr") or {}
+        for metric, value in metrics.items():
+            rows.append({"task": task, "version": info.get("version"), "metric": metric,
+                         "value": value, "stderr": stderr.get(metric)})
+    return pd.DataFrame(rows, columns=["task", "version", "metric", "value", "stderr"])

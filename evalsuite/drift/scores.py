@@ -1,0 +1,155 @@
+"""Score changes per task and metric, sample flips, and IFEval by instruction group."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from evalsuite.drift import stats
+from evalsuite.drift.pairing import PairedTask
+
+MC_TYPES = ("multiple_choice",)
+LEVELS = ("strict", "loose")
+
+
+def _as_cluster(value: Any) -> list[float] | None:
+    """A per-sample score as a list of numbers (IFEval's inst-level scores are lists)."""
+    if isinstance(value, list):
+        vals = [float(v) for v in value if v is not None]
+        return vals or None
+    if isinstance(value, bool | int | float):
+        return None if isinstance(value, float) and math.isnan(value) else [float(value)]
+    return None
+
+
+@dataclass
+class _Series:
+    """One metric (or instruction group) over the paired samples of a task."""
+
+    n: int
+    b_sum: np.ndarray = field(init=False)
+    b_cnt: np.ndarray = field(init=False)
+    c_sum: np.ndarray = field(init=False)
+    c_cnt: np.ndarray = field(init=False)
+    flat_b: list[float] = field(default_factory=list)
+    flat_c: list[float] = field(default_factory=list)
+    per_b: list[float] = field(default_factory=list)
+    per_c: list[float] = field(default_factory=list)
+    n_samples: int = 0
+
+    def __post_init__(self) -> None:
+        self.b_sum, self.b_cnt = np.zeros(self.n), np.zeros(self.n)
+        self.c_sum, self.c_cnt = np.zeros(self.n), np.zeros(self.n)
+
+    def add(self, i: int, bv: Sequence[float], cv: Sequence[float]) -> None:
+        self.b_sum[i] += sum(bv)
+        self.b_cnt[i] += len(bv)
+        self.c_sum[i] += sum(cv)
+        self.c_cnt[i] += len(cv)
+        self.flat_b.extend(bv)
+        self.flat_c.extend(cv)
+        self.n_samples += 1
+
+    def column(self) -> stats.Column:
+        return (self.b_sum, self.b_cnt, self.c_sum, self.c_cnt)
+
+    def summary(self, ci: tuple[float, float], seed: int = 0) -> dict[str, Any]:
+        b = self.b_sum.sum() / self.b_cnt.sum()
+        c = self.c_sum.sum() / self.c_cnt.sum()
+        row: dict[str, Any] = {
+            "n": self.n_samples, "n_units": int(self.b_cnt.sum()),
+            "baseline": float(b), "candidate": float(c), "delta": float(c - b),
+            "ci_low": ci[0], "ci_high": ci[1],
+        }
+        binary = all(v in (0.0, 1.0) for v in self.flat_b + self.flat_c)
+        if binary:
+            fb, fc = np.array(self.flat_b) > 0.5, np.array(self.flat_c) > 0.5
+            row["flips"] = stats.flips(fb, fc)
+        if binary and np.all(self.b_cnt <= 1):
+            row.update(test="mcnemar_exact", p_value=stats.mcnemar_exact(fb, fc))
+        elif binary:
+            # several verdicts per sample are correlated: permute whole samples instead
+            mask = self.b_cnt > 0
+            row.update(test="sign_flip_permutation", p_value=stats.sign_flip_p(
+                self.c_sum[mask] - self.b_sum[mask], seed=seed))
+        else:
+            mask = self.b_cnt > 0
+            row.update(test="wilcoxon", flips=None, p_value=stats.wilcoxon_p(
+                self.b_sum[mask] / self.b_cnt[mask], self.c_sum[mask] / self.c_cnt[mask]))
+        return row
+
+
+def task_changes(
+    paired: PairedTask, metrics: Sequence[str], *,
+    n_boot: int = 10_000, seed: int = 0, level: float = 0.95,
+) -> dict[str, list[dict[str, Any]]]:
+    """All paired comparisons of one task, bootstrapped together.
+
+    Returns ``metrics`` (one row per metric), and for IFEval-style tasks
+    ``categories`` and ``instruction_ids`` (one row per group and strictness level).
+    """
+    n = len(paired.base)
+    series: dict[str, _Series] = {m: _Series(n) for m in metrics}
+    groups: dict[tuple[str, str, str], _Series] = {}
+    for i, (b, c) in enumerate(zip(paired.base, paired.cand, strict=True)):
+        for metric, s in series.items():
+            bv = _as_cluster((b.get("scores") or {}).get(metric))
+            cv = _as_cluster((c.get("scores") or {}).get(metric))
+            if bv is not None and cv is not None and len(bv) == len(cv):
+                s.add(i, bv, cv)
+        bi, ci = b.get("instructions"), c.get("instructions")
+        if not bi or not ci or len(bi) != len(ci):
+            continue
+        for x, y in zip(bi, ci, strict=True):
+            if x["id"] != y["id"]:
+                continue
+            for by in ("category", "id"):
+                for level_name in LEVELS:
+                    if x.get(level_name) is None or y.get(level_name) is None:
+                        continue
+                    key = (by, x[by], level_name)
+                    g = groups.get(key)
+                    if g is None:
+                        g = groups[key] = _Series(n)
+                    g.b_sum[i] += float(x[level_name])
+                    g.b_cnt[i] += 1
+                    g.c_sum[i] += float(y[level_name])
+                    g.c_cnt[i] += 1
+                    g.flat_b.append(float(x[level_name]))
+                    g.flat_c.append(float(y[level_name]))
+    for g in groups.values():
+        g.n_samples = int(np.sum(g.b_cnt > 0))
+    used = {m: s for m, s in series.items() if s.n_samples}
+    cols = [s.column() for s in used.values()] + [g.column() for g in groups.values()]
+    cis = stats.paired_bootstrap_cis(cols, n_boot=n_boot, seed=seed, level=level)
+    out: dict[str, list[dict[str, Any]]] = {"metrics": [], "categories": [], "instruction_ids": []}
+    for (metric, s), ci in zip(used.items(), cis[:len(used)], strict=True):
+        row = {"task": paired.task, "version": paired.version, "metric": metric,
+               **s.summary(ci, seed)}
+        if paired.output_type in MC_TYPES and row["flips"] is not None:
+            ks = [len(x["choices"]) for x in paired.base if isinstance(x.get("choices"), list)]
+            if ks:
+                row["choices_k"] = float(np.mean(ks))
+                row["forgetting_chance_adjusted"] = stats.chance_adjusted_forgetting(
+                    np.array(s.flat_b) > 0.5, np.array(s.flat_c) > 0.5, row["choices_k"])
+        out["metrics"].append(row)
+    for ((by, name, level_name), g), ci in zip(groups.items(), cis[len(used):], strict=True):
+        section = "categories" if by == "category" else "instruction_ids"
+        out[section].append({"task": paired.task, by: name, "level": level_name,
+                             **g.summary(ci, seed)})
+    for section in ("categories", "instruction_ids"):
+        key = "category" if section == "categories" else "id"
+        out[section].sort(key=lambda r, k=key: (r[k], r["level"]))
+        for level_name in LEVELS:  # many groups: Holm within each section and level
+            add_holm([r for r in out[section] if r["level"] == level_name])
+    return out
+
+
+def add_holm(rows: list[dict[str, Any]]) -> None:
+    """Holm-adjusted p-values across ``rows`` (all task metrics of one comparison)."""
+    for row, adj in zip(rows, stats.holm([r["p_value"] for r in rows]), strict=True):
+        row["p_holm"] = adj

@@ -1,0 +1,168 @@
+"""Paired statistics for two checkpoints scored on the same samples.
+
+Everything resamples or permutes *samples* (prompts), never runs, and takes a seed.
+Library implementations are used where they exist (scipy, statsmodels); what is written
+here is the paired bootstrap over clusters and the forgetting-rate correction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def cluster_means(values: Sequence[Sequence[float]]) -> tuple[np.ndarray, np.ndarray]:
+    """(sums, counts) per sample; a sample holds one value, or several (IFEval's
+    instructions), and the metric is sum over all values / number of values."""
+    sums = np.array([float(np.sum(v)) for v in values])
+    counts = np.array([len(v) for v in values], dtype=float)
+    return sums, counts
+
+
+Column = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+"""(baseline sums, baseline counts, candidate sums, candidate counts) per sample."""
+
+
+def paired_bootstrap_cis(
+    columns: Sequence[Column], *, n_boot: int = 10_000, seed: int = 0, level: float = 0.95
+) -> list[tuple[float, float]]:
+    """Percentile CIs of metric(cand) - metric(base) for several metrics of one task.
+
+    Samples are resampled with replacement, the same resamples for both checkpoints
+    (that makes it paired) and for every column (so a task's CIs are consistent). A
+    metric is sum/count over the resampled samples, so clusters (IFEval's instructions
+    of a prompt) and samples without the metric (count 0) are handled alike. Resamples
+    are drawn as count vectors and applied by matrix products, in chunks.
+    """
+    if not columns:
+        return []
+    n = len(columns[0][0])
+    if n == 0:
+        return [(float("nan"), float("nan"))] * len(columns)
+    m = len(columns)
+    mat = np.stack([c[i] for i in range(4) for c in columns], axis=1)  # n x 4m
+    rng = np.random.default_rng(seed)
+    deltas = np.empty((n_boot, m))
+    chunk = max(1, 4_000_000 // n)
+    for start in range(0, n_boot, chunk):
+        rows = min(n_boot, start + chunk) - start
+        idx = rng.integers(0, n, size=(rows, n))
+        offsets = (np.arange(rows)[:, None] * n + idx).ravel()
+        weights = np.bincount(offsets, minlength=rows * n).reshape(rows, n).astype(float)
+        agg = weights @ mat  # rows x 4m
+        bs, bc, cs, cc = (agg[:, i * m:(i + 1) * m] for i in range(4))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            deltas[start:start + rows] = cs / cc - bs / bc
+    alpha = (1 - level) / 2
+    out = []
+    for j in range(m):
+        d = deltas[:, j]
+        d = d[np.isfinite(d)]
+        if d.size == 0:
+            out.append((float("nan"), float("nan")))
+        else:
+            lo, hi = np.quantile(d, [alpha, 1 - alpha])
+            out.append((float(lo), float(hi)))
+    return out
+
+
+def paired_bootstrap_ci(
+    base: Sequence[Sequence[float]],
+    cand: Sequence[Sequence[float]],
+    *,
+    n_boot: int = 10_000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float]:
+    """Paired percentile CI of one metric; each sample is a list of values (a cluster)."""
+    bs, bc = cluster_means(base)
+    cs, cc = cluster_means(cand)
+    return paired_bootstrap_cis([(bs, bc, cs, cc)], n_boot=n_boot, seed=seed, level=level)[0]
+
+
+def mcnemar_exact(base: Sequence[bool], cand: Sequence[bool]) -> float:
+    """Two-sided exact McNemar p-value for paired pass/fail outcomes.
+
+    Only discordant pairs count: under no change, a flip is lost or gained with equal
+    chance, so the number lost is Binomial(lost + gained, 1/2).
+    """
+    from scipy.stats import binomtest
+
+    b = np.asarray(base, dtype=bool)
+    c = np.asarray(cand, dtype=bool)
+    lost = int(np.sum(b & ~c))
+    gained = int(np.sum(~b & c))
+    if lost + gained == 0:
+        return 1.0
+    return float(binomtest(lost, lost + gained, 0.5).pvalue)
+
+
+def sign_flip_p(diffs: Sequence[float], *, n_perm: int = 10_000, seed: int = 0) -> float:
+    """Two-sided paired permutation p-value for the sum of per-sample differences.
+
+    Under no change each sample's difference is as likely positive as negative; signs
+    are flipped at random (seeded) and |sum| compared with the observed one. Used where
+    a sample holds several correlated verdicts (IFEval's instructions of one prompt), so
+    that the prompt, not the instruction, is the independent unit.
+    """
+    d = np.asarray(diffs, dtype=float)
+    d = d[np.isfinite(d)]
+    if d.size == 0 or not np.any(d != 0):
+        return 1.0
+    observed = abs(d.sum()) - 1e-12  # tolerance: float sums of the same terms may differ
+    rng = np.random.default_rng(seed)
+    hits = 0
+    chunk = max(1, 2_000_000 // d.size)
+    for start in range(0, n_perm, chunk):
+        rows = min(n_perm, start + chunk) - start
+        signs = rng.integers(0, 2, size=(rows, d.size)) * 2 - 1
+        hits += int(np.sum(np.abs(signs @ d) >= observed))
+    return (1 + hits) / (1 + n_perm)
+
+
+def wilcoxon_p(base: Sequence[float], cand: Sequence[float]) -> float:
+    """Two-sided Wilcoxon signed-rank p-value for paired continuous scores (1.0 when
+    every pair is tied: no evidence of change)."""
+    from scipy.stats import wilcoxon
+
+    d = np.asarray(cand, dtype=float) - np.asarray(base, dtype=float)
+    d = d[~np.isnan(d)]
+    if d.size == 0 or not np.any(d != 0):
+        return 1.0
+    return float(wilcoxon(d, zero_method="wilcox").pvalue)
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values (statsmodels), NaNs passed through."""
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = ~np.isnan(p)
+    if ok.any():
+        out[ok] = multipletests(p[ok], method="holm")[1]
+    return [float(x) for x in out]
+
+
+def flips(base: Sequence[bool], cand: Sequence[bool]) -> dict[str, int]:
+    """Samples that passed before and failed after (lost), and the reverse (gained)."""
+    b = np.asarray(base, dtype=bool)
+    c = np.asarray(cand, dtype=bool)
+    return {"lost": int(np.sum(b & ~c)), "gained": int(np.sum(~b & c)),
+            "kept": int(np.sum(b & c)), "never": int(np.sum(~b & ~c))}
+
+
+def chance_adjusted_forgetting(base: Sequence[bool], cand: Sequence[bool], k: float) -> float:
+    """Lost rate minus the flips chance alone produces on a k-way multiple choice.
+
+    "Mapping Post-Training Forgetting in Language Models at Scale" (arXiv 2510.17776):
+    a guesser that is wrong before may be right by chance after and vice versa, so
+    (1 - a_before)(1 - a_after)/(k - 1) of the lost rate is expected noise.
+    """
+    b = np.asarray(base, dtype=bool)
+    c = np.asarray(cand, dtype=bool)
+    if b.size == 0 or k <= 1:
+        return float("nan")
+    lost_rate = float(np.mean(b & ~c))
+    return lost_rate - (1 - b.mean()) * (1 - c.mean()) / (k - 1)
