@@ -90,31 +90,43 @@ def main() -> None:
     ap.add_argument("--out", default=str(REPO / "bench" / "results" / "compare_1000.json"))
     args = ap.parse_args()
 
-    from evalsuite.drift import CompareSettings, compare
+    from evalsuite.drift import CompareSettings, compare, load_run
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         a = make_run(root, "base", args.n_gen, args.n_mc, seed=1, drift=0.0)
         b = make_run(root, "cand", args.n_gen, args.n_mc, seed=2, drift=0.1)
+        mean_words = float(np.mean([len((r["response"] or "").split())
+                                    for r in load_run(b).samples["ifeval_offline"]]))
+        t0 = time.perf_counter()
+        compare(a, [b], CompareSettings(n_boot=args.n_boot, embeddings=False))
+        no_emb = time.perf_counter() - t0
         t0 = time.perf_counter()
         drift = compare(a, [b], CompareSettings(n_boot=args.n_boot))
-        in_process = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        proc = subprocess.run(
-            [sys.executable, "-m", "evalsuite.compare", f"baseline={a}", f"candidate={b}",
-             f"out={root / 'cmp'}", f"n_boot={args.n_boot}"],
-            capture_output=True, text=True, cwd=REPO, env={**os.environ})
-        cli = time.perf_counter() - t0
-        if proc.returncode != 0:
-            sys.exit(proc.stderr[-2000:])
+        with_emb = time.perf_counter() - t0
+        timings = {}
+        for emb in ("false", "true"):
+            t0 = time.perf_counter()
+            proc = subprocess.run(
+                [sys.executable, "-m", "evalsuite.compare", f"baseline={a}", f"candidate={b}",
+                 f"out={root / ('cmp' + emb)}", f"n_boot={args.n_boot}", f"embeddings={emb}"],
+                capture_output=True, text=True, cwd=REPO, env={**os.environ})
+            timings[emb] = time.perf_counter() - t0
+            if proc.returncode != 0:
+                sys.exit(proc.stderr[-2000:])
     [comp] = drift["comparisons"].values()
     n_rows = sum(len(t["metrics"]) for t in comp["tasks"].values())
     result = {
         "samples_per_run": args.n_gen + args.n_mc, "n_boot": args.n_boot,
         "metric_rows": n_rows, "category_rows": len(comp["categories"]),
         "instruction_id_rows": len(comp["instruction_ids"]),
-        "compare_in_process_s": round(in_process, 3), "cli_end_to_end_s": round(cli, 3),
-        "target_s": 5.0, "cpu_count": os.cpu_count(),
+        "mean_response_words_candidate": round(mean_words, 1),
+        "in_process_no_embeddings_s": round(no_emb, 3),
+        "in_process_with_embeddings_s": round(with_emb, 3),
+        "cli_no_embeddings_s": round(timings["false"], 3),
+        "cli_with_embeddings_s": round(timings["true"], 3),
+        "targets_s": {"no_embeddings": 5.0, "with_embeddings": 60.0},
+        "cpu_count": os.cpu_count(),
     }
     print("| measure | value |\n|---|---|")
     for k, v in result.items():

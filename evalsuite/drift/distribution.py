@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from evalsuite.drift import stats
-from evalsuite.drift.lexical import fightin_words, self_bleu
+from evalsuite.drift.lexical import fightin_words_from_counts, ngram_tables, self_bleu
 
 
 @dataclass(frozen=True)
@@ -106,18 +106,30 @@ def jensen_shannon(a: Counter, b: Counter) -> float:
 
 def lexical_shift(base: Sequence[str], cand: Sequence[str], top: int = 20) -> dict[str, Any]:
     """distinct-1/2 and self-BLEU of each side, the JS divergence of the unigram and
-    bigram counts, and the most shifted uni- and bigrams ("Fightin' Words" z-scores)."""
+    bigram counts, and the most shifted uni- and bigrams ("Fightin' Words" z-scores).
+    Each response's n-grams are counted once and shared by all of them."""
     tb = [word_tokens(t or "") for t in base]
     tc = [word_tokens(t or "") for t in cand]
+    gb, gc = ngram_tables(tb), ngram_tables(tc)
     out: dict[str, Any] = {}
+    shifted = {}
     for n in (1, 2):
-        out[f"distinct_{n}"] = {"baseline": distinct_n(tb, n), "candidate": distinct_n(tc, n)}
-        cb = Counter(g for toks in tb for g in ngrams(toks, n))
-        cc = Counter(g for toks in tc for g in ngrams(toks, n))
+        cb, cc = Counter(), Counter()
+        for g in gb:
+            cb.update(g[n - 1])
+        for g in gc:
+            cc.update(g[n - 1])
+        out[f"distinct_{n}"] = {"baseline": _distinct(cb), "candidate": _distinct(cc)}
         out[f"jsd_{n}gram"] = jensen_shannon(cb, cc)
-    out["self_bleu"] = {"baseline": self_bleu(tb), "candidate": self_bleu(tc)}
-    out["shifted_ngrams"] = {f"{n}gram": fightin_words(tb, tc, n=n, top=top) for n in (1, 2)}
+        shifted[f"{n}gram"] = fightin_words_from_counts(cb, cc, top=top)
+    out["self_bleu"] = {"baseline": self_bleu(tb, gb), "candidate": self_bleu(tc, gc)}
+    out["shifted_ngrams"] = shifted
     return out
+
+
+def _distinct(counts: Counter) -> float:
+    total = sum(counts.values())
+    return len(counts) / total if total else float("nan")
 
 
 def token_lengths(texts: Sequence[str], count: Callable[[str], int] | None = None) -> list[int]:

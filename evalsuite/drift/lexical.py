@@ -22,7 +22,13 @@ def _ngram_counts(tokens: Sequence[str], n: int) -> Counter:
     return Counter(tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
 
 
-def self_bleu(texts: Sequence[Sequence[str]]) -> float:
+def ngram_tables(texts: Sequence[Sequence[str]]) -> list[list[Counter]]:
+    """Per response, its n-gram counts for n = 1..4 (shared by every lexical measure)."""
+    return [[_ngram_counts(t, n) for n in range(1, MAX_ORDER + 1)] for t in texts]
+
+
+def self_bleu(texts: Sequence[Sequence[str]],
+              tables: list[list[Counter]] | None = None) -> float:
     """Mean sentence BLEU (0-100) of each response against all others as references.
 
     Higher means the responses repeat each other more (less diverse). Equals the mean of
@@ -32,7 +38,7 @@ def self_bleu(texts: Sequence[Sequence[str]]) -> float:
     k = len(texts)
     if k < 2:
         return float("nan")
-    counts = [[_ngram_counts(t, n) for n in range(1, MAX_ORDER + 1)] for t in texts]
+    counts = tables if tables is not None else ngram_tables(texts)
     # per n-gram: the largest count in any response, which response has it, and the
     # second largest: the reference maximum for a hypothesis is the best *other* count.
     best: list[dict[tuple[str, ...], list[int]]] = [{} for _ in range(MAX_ORDER)]
@@ -101,8 +107,19 @@ def fightin_words(
     log((y_w + a_w) / (N + a_0 - y_w - a_w)); variance ~ 1/(y_w^c + a_w) + 1/(y_w^b + a_w);
     z = delta / sqrt(variance). Returns the ``top`` n-grams by z each way.
     """
-    cb = Counter(g for t in base for g in _ngram_counts(t, n).elements())
-    cc = Counter(g for t in cand for g in _ngram_counts(t, n).elements())
+    cb, cc = Counter(), Counter()
+    for t in base:
+        cb.update(_ngram_counts(t, n))
+    for t in cand:
+        cc.update(_ngram_counts(t, n))
+    return fightin_words_from_counts(cb, cc, top=top, min_count=min_count,
+                                     prior_scale=prior_scale)
+
+
+def fightin_words_from_counts(
+    cb: Counter, cc: Counter, *, top: int = 20, min_count: int = 3, prior_scale: float = 1.0,
+) -> dict[str, list[dict[str, Any]]]:
+    """:func:`fightin_words` on n-gram counts already summed over each set."""
     pooled = cb + cc
     vocab = [g for g, v in pooled.items() if v >= min_count]
     if not vocab:
