@@ -236,3 +236,18 @@ def test_instruction_level_metrics_use_the_prompt_as_unit():
     # p for 4 independent losses (0.125)
     assert inst["p_value"] == pytest.approx(0.5, abs=0.03)
     assert rows["prompt_level_strict_acc"]["test"] == "mcnemar_exact"
+
+
+def test_labels_tell_runs_of_the_same_model_apart():
+    from pathlib import Path
+
+    from evalsuite.drift.compare import labels
+    from evalsuite.drift.runs import Run
+
+    def run(path: str, name: str) -> Run:
+        return Run(Path(path), {"model": {"name": name}}, {}, {})
+
+    assert labels([run("/r/a/run", "m"), run("/r/b/run", "m"), run("/r/c", "k")]) == [
+        "m (a/run)", "m (b/run)", "k"]
+    assert labels([run("/r/1", "m"), run("/r/2", "n")]) == ["m", "n"]
+    assert len(set(labels([run("/r/x", "m"), run("/r/x", "m")]))) == 2

@@ -45,10 +45,16 @@ class Comparison:
 
 
 def labels(runs: Sequence[Run]) -> list[str]:
-    """Model names, made unique with the run directory name where they collide."""
+    """Model names, made unique with as much of the run path as it takes."""
     names = [r.label for r in runs]
-    return [f"{n} ({r.path.name})" if names.count(n) > 1 else n
-            for n, r in zip(names, runs, strict=True)]
+    for depth in range(1, 4):
+        if len(set(names)) == len(names):
+            return names
+        names = [f"{r.label} ({'/'.join(r.path.parts[-depth:])})"
+                 if [x.label for x in runs].count(r.label) > 1 else r.label for r in runs]
+    if len(set(names)) < len(names):  # same path given twice
+        names = [f"{n} #{i}" for i, n in enumerate(names)]
+    return names
 
 
 def _length_counter(run: Run) -> tuple[Callable[[str], int] | None, str]:
