@@ -74,13 +74,35 @@ def check_fewshot(tm: TaskManager, name: str, num_fewshot: int | None) -> None:
 
 
 def output_types(tm: TaskManager, names: list[str]) -> dict[str, str | None]:
-    """Each task's lm-eval output type, read from its YAML without loading any data.
+    """Each task's lm-eval output type, read from YAMLs without loading any data.
 
-    None where it cannot be told that way (groups, Python-defined tasks).
+    A group or tag gets the type of its members; where they mix, a log-likelihood type
+    wins (that is the one a chat endpoint cannot serve). None where it cannot be told
+    (Python-defined tasks).
     """
     out: dict[str, str | None] = {}
     for name in names:
-        cfg = task_yaml(tm, name)
-        is_task = cfg.get("task") == name or "output_type" in cfg
-        out[name] = cfg.get("output_type", "generate_until") if is_task else None
+        kinds = _leaf_types(tm, name, depth=0)
+        loglik = sorted(k for k in kinds if k != "generate_until")
+        out[name] = loglik[0] if loglik else ("generate_until" if kinds else None)
     return out
+
+
+def _leaf_types(tm: TaskManager, name: str, depth: int) -> set[str]:
+    entry = tm.task_index.get(name)
+    if entry is None or depth > 8:
+        return set()
+    kind = getattr(getattr(entry, "kind", None), "name", "")
+    if kind == "TAG":
+        members = list(getattr(entry, "tags", ()) or ())
+    elif kind == "GROUP":
+        members = [m for m in task_yaml(tm, name).get("task", []) if isinstance(m, str)]
+    else:
+        cfg = task_yaml(tm, name)
+        if not cfg:
+            return set()
+        return {cfg.get("output_type", "generate_until")}
+    found: set[str] = set()
+    for member in members:
+        found |= _leaf_types(tm, member, depth + 1)
+    return found

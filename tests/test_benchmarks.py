@@ -218,3 +218,12 @@ def test_gsm8k_uses_the_stock_eight_shot_prompt(run):
     for key in ("exact_match,strict-match", "exact_match,flexible-extract"):
         vals = [r["scores"][key] for r in rows]
         assert metrics[key] == pytest.approx(sum(vals) / len(vals))
+
+
+def test_groups_and_tags_report_their_members_output_type(tm):
+    from evalsuite.tasks import output_types
+
+    # a chat endpoint is refused up front for these, as for a single log-likelihood task
+    assert output_types(tm, ["mmlu_offline", "ai2_arc_offline", "gsm8k_cot_offline"]) == {
+        "mmlu_offline": "multiple_choice", "ai2_arc_offline": "multiple_choice",
+        "gsm8k_cot_offline": "generate_until"}
