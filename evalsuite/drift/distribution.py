@@ -80,14 +80,12 @@ def pattern_rates(
     return rows
 
 
-def ngrams(tokens: Sequence[str], n: int) -> list[tuple[str, ...]]:
-    return [tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
-
-
 def distinct_n(texts: Sequence[Sequence[str]], n: int) -> float:
     """Distinct n-grams over all n-grams in a response set (Li et al. 2016)."""
-    grams = [g for toks in texts for g in ngrams(toks, n)]
-    return len(set(grams)) / len(grams) if grams else float("nan")
+    counts: Counter = Counter()
+    for g in ngram_tables(texts):
+        counts.update(g[n - 1])
+    return _distinct(counts)
 
 
 def jensen_shannon(a: Counter, b: Counter) -> float:
