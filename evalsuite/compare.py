@@ -1,6 +1,8 @@
-"""``python -m evalsuite.compare baseline=RUN_DIR candidate=RUN_DIR [out=DIR]``.
+"""``python -m evalsuite.compare baseline=RUN_DIR candidate=RUN_DIR [out=DIR]``
+(or ``sweep=SWEEP_DIR``).
 
-Reads stored run directories only, writes ``OUT/drift.json``.
+Reads stored run directories only, writes ``OUT/drift.json`` and renders the report
+(tables/, figures/, report.md, report.html) from it.
 """
 
 from __future__ import annotations
@@ -24,14 +26,40 @@ from evalsuite.errors import UserError
 log = logging.getLogger("evalsuite.compare")
 
 
-def settings_from(cfg: DictConfig) -> tuple[str, list[str], CompareSettings]:
-    """Validate the composed config: (baseline, candidates, settings)."""
+def runs_from(cfg: DictConfig) -> tuple[str, list[str], dict[str, Any] | None]:
+    """(baseline, candidates, sweep info) from baseline=/candidate= or sweep=."""
     baseline = cfg.get("baseline")
     cands: Any = cfg.get("candidate")
+    if cfg.get("sweep"):
+        if cands:
+            raise UserError("give either sweep=DIR or candidate=..., not both")
+        return _sweep(Path(str(cfg.sweep)), baseline)
     if not baseline or not cands:
         raise UserError("name both runs: python -m evalsuite.compare baseline=RUN_DIR "
-                        "candidate=RUN_DIR (candidate=[A,B] for several)")
+                        "candidate=RUN_DIR (candidate=[A,B] for several), or sweep=SWEEP_DIR")
     cands = [cands] if isinstance(cands, str) else [str(c) for c in cands]
+    return str(baseline), cands, None
+
+
+def _sweep(root: Path, baseline: Any) -> tuple[str, list[str], dict[str, Any]]:
+    from evalsuite.drift.runs import load_run
+    from evalsuite.report.sweep import pick_baseline, sweep_runs, swept_key
+
+    runs = sweep_runs(root)
+    loaded = {r: load_run(r) for r in runs}
+    names = {r: run.label for r, run in loaded.items()}
+    base, cands = pick_baseline(runs, None if baseline is None else str(baseline), names)
+    order = [base, *cands]
+    swept = swept_key([loaded[r].manifest.get("config") or {} for r in order])
+    info: dict[str, Any] = {"dir": str(root), "runs": [str(r) for r in order]}
+    if swept is not None:
+        info["key"], info["run_values"] = swept[0], swept[1]
+    return str(base), [str(c) for c in cands], info
+
+
+def settings_from(cfg: DictConfig) -> tuple[str, list[str], CompareSettings]:
+    """Validate the composed config: (baseline, candidates, settings)."""
+    baseline, cands, _ = runs_from(cfg)
     node = cfg.get("patterns")
     user = OmegaConf.to_container(node, resolve=True) if node is not None else {}
     if not isinstance(user, dict):
@@ -63,12 +91,23 @@ def settings_from(cfg: DictConfig) -> tuple[str, list[str], CompareSettings]:
 def hydra_main(cfg: DictConfig) -> None:
     out = Path(HydraConfig.get().runtime.output_dir)
     try:
-        baseline, cands, settings = settings_from(cfg)
-        drift = compare(baseline, cands, settings)
+        baseline, cands, sweep = runs_from(cfg)
+        _, _, settings = settings_from(cfg)
+        names = cfg.get("names")
+        if names is not None and not isinstance(names, str):
+            names = [str(n) for n in names]
+        elif isinstance(names, str):
+            raise UserError("names must be a list, baseline first: names=[base,tuned]")
+        drift = compare(baseline, cands, settings, names=names)
     except UserError as e:
         discard_empty_dir(out)
         fail(e.message, e.exit_code)
         return
+    if sweep is not None:
+        labels = [drift["baseline"]["label"], *drift["comparisons"]]
+        if "run_values" in sweep:
+            sweep["values"] = dict(zip(labels, sweep.pop("run_values"), strict=True))
+        drift["sweep"] = sweep
     drift["config"] = OmegaConf.to_container(cfg, resolve=True)
     write_json(out / "drift.json", drift)
     for name, comp in drift["comparisons"].items():
@@ -82,7 +121,12 @@ def hydra_main(cfg: DictConfig) -> None:
                       f"p={_num(r['p_value'], '.3g')}{mark}")
         for w in comp["warnings"]:
             print(f"  warning: {w}")
-    print(f"drift report: {out / 'drift.json'}")
+    print(f"drift: {out / 'drift.json'}")
+    if cfg.get("render", True):
+        from evalsuite.report import render_report
+
+        result = render_report(drift, out)
+        print(f"report: {result['report']} (tables/, figures/, report.html beside it)")
 
 
 def _num(value: Any, fmt: str = ".3f") -> str:

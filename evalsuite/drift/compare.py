@@ -103,9 +103,12 @@ def _distribution(paired: PairedTask, settings: CompareSettings,
                   count: Callable[[str], int] | None, embedder: Any) -> dict[str, Any]:
     rb = [r.get("response") or "" for r in paired.base]
     rc = [r.get("response") or "" for r in paired.cand]
+    lb, lc = dist.token_lengths(rb, count), dist.token_lengths(rc, count)
     out = {
         "n": len(rb),
-        "length": dist.length_shift(dist.token_lengths(rb, count), dist.token_lengths(rc, count)),
+        # per-sample lengths too: the report plots the two distributions
+        "length": {**dist.length_shift(lb, lc),
+                   "values": {"baseline": list(lb), "candidate": list(lc)}},
         "patterns": dist.pattern_rates(rb, rc, settings.patterns),
         "lexical": dist.lexical_shift(rb, rc),
     }
@@ -124,15 +127,27 @@ def _run_meta(run: Run, label: str) -> dict[str, Any]:
 
 
 def compare(baseline: str | Path | Run, candidates: Sequence[str | Path | Run],
-            settings: CompareSettings | None = None) -> dict[str, Any]:
-    """drift.json's content for ``baseline`` against each of ``candidates``."""
+            settings: CompareSettings | None = None,
+            names: Sequence[str] | None = None) -> dict[str, Any]:
+    """drift.json's content for ``baseline`` against each of ``candidates``.
+
+    ``names``: display labels, baseline first (default: model names, made unique).
+    """
     from evalsuite.rundir import now
     from evalsuite.versions import package_versions
 
     settings = settings or CompareSettings()
     base = baseline if isinstance(baseline, Run) else load_run(baseline)
     cands = [c if isinstance(c, Run) else load_run(c) for c in candidates]
-    names = labels([base, *cands])
+    if names is None:
+        names = labels([base, *cands])
+    else:
+        names = [str(n) for n in names]
+        if len(names) != 1 + len(cands) or len(set(names)) != len(names):
+            from evalsuite.errors import UserError
+
+            raise UserError(f"names needs {1 + len(cands)} different names (baseline first), "
+                            f"got {names}")
     # every refusal (versions, documents, prompts) before any slow work starts
     paired = [pair_runs(base, c, allow_prompt_mismatch=settings.allow_prompt_mismatch)
               for c in cands]

@@ -110,6 +110,28 @@ def classifier_two_sample_auc(a: np.ndarray, b: np.ndarray, *, folds: int = 5,
     return {"auc": float(roc_auc_score(y, scores)), "folds": folds, "n": n}
 
 
+def pca_projection(a: np.ndarray, b: np.ndarray, dims: int = 2) -> dict[str, Any]:
+    """Both sets on the first principal axes of their union (for the report's scatter)."""
+    from sklearn.decomposition import PCA
+
+    x = np.concatenate([a, b])
+    if len(x) <= dims:
+        return {"method": "pca", "explained_variance_ratio": [], "baseline": [],
+                "candidate": []}
+    pca = PCA(n_components=dims, random_state=0).fit(x)
+    # a principal axis' sign is arbitrary: fix it so the same data always plots alike
+    comps = pca.components_ * np.sign(pca.components_[np.arange(dims),
+                                                      np.abs(pca.components_).argmax(1)])[:, None]
+    mean = pca.mean_
+
+    def project(e: np.ndarray) -> list[list[float]]:
+        return np.round((e - mean) @ comps.T, 4).tolist()
+
+    return {"method": "pca",
+            "explained_variance_ratio": [float(v) for v in pca.explained_variance_ratio_],
+            "baseline": project(a), "candidate": project(b)}
+
+
 def embedding_shift(base: Sequence[str], cand: Sequence[str], embedder: SentenceEmbedder,
                     seed: int = 0) -> dict[str, Any]:
     ea, eb = embedder.embed(list(base)), embedder.embed(list(cand))
@@ -119,4 +141,5 @@ def embedding_shift(base: Sequence[str], cand: Sequence[str], embedder: Sentence
         "frechet_distance": frechet_distance(ea, eb) if len(ea) > 1 else float("nan"),
         "mean_cosine_to_paired": float(np.mean(np.sum(ea * eb, axis=1))) if len(ea) else None,
         "classifier_two_sample": classifier_two_sample_auc(ea, eb, seed=seed),
+        "projection": pca_projection(ea, eb),
     }

@@ -57,13 +57,15 @@ class _Series:
     def column(self) -> stats.Column:
         return (self.b_sum, self.b_cnt, self.c_sum, self.c_cnt)
 
-    def summary(self, ci: tuple[float, float], seed: int = 0) -> dict[str, Any]:
+    def summary(self, iv: dict[str, tuple[float, float]], seed: int = 0) -> dict[str, Any]:
         b = self.b_sum.sum() / self.b_cnt.sum()
         c = self.c_sum.sum() / self.c_cnt.sum()
         row: dict[str, Any] = {
             "n": self.n_samples, "n_units": int(self.b_cnt.sum()),
             "baseline": float(b), "candidate": float(c), "delta": float(c - b),
-            "ci_low": ci[0], "ci_high": ci[1],
+            "ci_low": iv["delta"][0], "ci_high": iv["delta"][1],
+            # each value's own interval, for error bars (same resamples)
+            "baseline_ci": list(iv["baseline"]), "candidate_ci": list(iv["candidate"]),
         }
         binary = all(v in (0.0, 1.0) for v in self.flat_b + self.flat_c)
         if binary:
@@ -125,7 +127,7 @@ def task_changes(
         g.n_samples = int(np.sum(g.b_cnt > 0))
     used = {m: s for m, s in series.items() if s.n_samples}
     cols = [s.column() for s in used.values()] + [g.column() for g in groups.values()]
-    cis = stats.paired_bootstrap_cis(cols, n_boot=n_boot, seed=seed, level=level)
+    cis = stats.bootstrap_intervals(cols, n_boot=n_boot, seed=seed, level=level)
     out: dict[str, list[dict[str, Any]]] = {"metrics": [], "categories": [], "instruction_ids": []}
     for (metric, s), ci in zip(used.items(), cis[:len(used)], strict=True):
         row = {"task": paired.task, "version": paired.version, "metric": metric,

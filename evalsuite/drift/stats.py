@@ -35,15 +35,28 @@ def paired_bootstrap_cis(
     of a prompt) and samples without the metric (count 0) are handled alike. Resamples
     are drawn as count vectors and applied by matrix products, in chunks.
     """
+    return [iv["delta"] for iv in bootstrap_intervals(columns, n_boot=n_boot, seed=seed,
+                                                      level=level)]
+
+
+def bootstrap_intervals(
+    columns: Sequence[Column], *, n_boot: int = 10_000, seed: int = 0, level: float = 0.95
+) -> list[dict[str, tuple[float, float]]]:
+    """Per column, percentile CIs of the delta, the baseline value and the candidate value.
+
+    One set of resamples serves all three (see ``paired_bootstrap_cis``): the delta's
+    interval is the paired one; the two values' intervals are what error bars show.
+    """
     if not columns:
         return []
     n = len(columns[0][0])
+    nan = (float("nan"), float("nan"))
     if n == 0:
-        return [(float("nan"), float("nan"))] * len(columns)
+        return [{"delta": nan, "baseline": nan, "candidate": nan} for _ in columns]
     m = len(columns)
     mat = np.stack([c[i] for i in range(4) for c in columns], axis=1)  # n x 4m
     rng = np.random.default_rng(seed)
-    deltas = np.empty((n_boot, m))
+    draws = {k: np.empty((n_boot, m)) for k in ("delta", "baseline", "candidate")}
     chunk = max(1, 4_000_000 // n)
     for start in range(0, n_boot, chunk):
         rows = min(n_boot, start + chunk) - start
@@ -53,17 +66,22 @@ def paired_bootstrap_cis(
         agg = weights @ mat  # rows x 4m
         bs, bc, cs, cc = (agg[:, i * m:(i + 1) * m] for i in range(4))
         with np.errstate(invalid="ignore", divide="ignore"):
-            deltas[start:start + rows] = cs / cc - bs / bc
+            b, c = bs / bc, cs / cc
+        draws["baseline"][start:start + rows] = b
+        draws["candidate"][start:start + rows] = c
+        draws["delta"][start:start + rows] = c - b
     alpha = (1 - level) / 2
-    out = []
+    out: list[dict[str, tuple[float, float]]] = []
     for j in range(m):
-        d = deltas[:, j]
-        d = d[np.isfinite(d)]
-        if d.size == 0:
-            out.append((float("nan"), float("nan")))
-        else:
-            lo, hi = np.quantile(d, [alpha, 1 - alpha])
-            out.append((float(lo), float(hi)))
+        iv = {}
+        for key, d in draws.items():
+            d = d[:, j][np.isfinite(d[:, j])]
+            if d.size == 0:
+                iv[key] = nan
+            else:
+                lo, hi = np.quantile(d, [alpha, 1 - alpha])
+                iv[key] = (float(lo), float(hi))
+        out.append(iv)
     return out
 
 

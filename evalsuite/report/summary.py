@@ -1,0 +1,118 @@
+"""The report's opening paragraphs, written from the numbers in drift.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from evalsuite.report import frames
+from evalsuite.report.tables import _finite
+
+
+def _pts(x: float, scale: float = 100) -> str:
+    return f"{x * scale:+.1f}"
+
+
+def _metric(task: str, metric: str) -> str:
+    return f"{frames.task_name(task)} {frames.metric_long(metric)}"
+
+
+def summarize(drift: dict[str, Any]) -> list[str]:
+    """One paragraph per candidate, plus the warnings (Markdown)."""
+    alpha = drift["settings"]["alpha"]
+    level = round(100 * drift["settings"]["level"])
+    base = drift["baseline"]["label"]
+    df = frames.scores(drift)
+    cats = frames.categories(drift)
+    heads = {(t, m) for _, t, m in frames.headline_metrics(drift)}
+    paras: list[str] = []
+    for label, comp in drift["comparisons"].items():
+        rows = df[(df.checkpoint == label) & (df.role == "candidate")]
+        n_metrics = len(rows)
+        sig = rows[rows.significant.fillna(False).astype(bool)]
+        text = [f"**{label}** against the baseline **{base}**: "]
+        if sig.empty:
+            ok = rows[rows.p_holm.notna()]
+            smallest = ok.loc[ok.p_holm.idxmin()] if not ok.empty else None
+            text.append(f"none of the {n_metrics} task metrics changed significantly "
+                        f"(Holm-adjusted p < {alpha})")
+            if smallest is not None and _finite(smallest.p_value):
+                text.append(f"; the strongest signal was {_metric(smallest.task, smallest.metric)}"
+                            f" ({_pts(smallest.delta)} points, {level} % CI "
+                            f"[{_pts(smallest.ci_low)}, {_pts(smallest.ci_high)}], p = "
+                            f"{smallest.p_value:.3g}, {smallest.p_holm:.3g} after Holm)")
+            text.append(". ")
+        else:
+            parts = []
+            for _, r in sig.sort_values("delta").iterrows():
+                parts.append(f"{_metric(r.task, r.metric)} {100 * r.value - 100 * r.delta:.1f}"
+                             f" \u2192 {100 * r.value:.1f} ({_pts(r.delta)} points, {level} % CI "
+                             f"[{_pts(r.ci_low)}, {_pts(r.ci_high)}], Holm p = {r.p_holm:.2g})")
+            text.append(f"{len(sig)} of {n_metrics} task metrics changed significantly after "
+                        f"Holm correction: " + "; ".join(parts) + ". ")
+        fam = rows[[(t, m) in heads for t, m in zip(rows.task, rows.metric, strict=True)]]
+        means = fam.groupby("family")["delta"].mean()
+        if len(means) == 2:
+            text.append(f"On average the benchmarks moved {_pts(means[frames.BENCHMARKS])} "
+                        f"points and instruction following "
+                        f"{_pts(means[frames.INSTRUCTION])} points. ")
+        c = cats[(cats.checkpoint == label) & (cats.level == "strict")]
+        if not c.empty:
+            worst = c.sort_values("delta").head(3)
+            worst = worst[worst.delta < 0]
+            if not worst.empty:
+                text.append("Instruction categories that lost most (strict): " + ", ".join(
+                    f"{r.category.replace('_', ' ')} {_pts(r.delta)}"
+                    + (" (significant)" if _finite(r.p_holm) and r.p_holm < alpha else "")
+                    for _, r in worst.iterrows()) + ". ")
+            else:
+                text.append("No instruction category lost pass rate. ")
+        text.append(_outputs(drift, comp, alpha))
+        paras.append("".join(text).strip())
+    warnings = [w for comp in drift["comparisons"].values() for w in comp.get("warnings", ())]
+    if warnings:
+        paras.append("**Warnings.** " + " ".join(f"{w}." if not w.endswith(".") else w
+                                                 for w in dict.fromkeys(warnings)))
+    return paras
+
+
+def _outputs(drift: dict[str, Any], comp: dict[str, Any], alpha: float) -> str:
+    tasks = [t for t in frames.generation_tasks(drift) if t in comp.get("distribution", {})]
+    if not tasks:
+        return ""
+    task = tasks[0]
+    d = comp["distribution"][task]
+    ln = d["length"]
+    unit = drift["settings"].get("length_unit", "tokens")
+    unit = "tokens" if unit.startswith("tokens") else unit
+    out = [f"On {frames.task_name(task)} the responses "
+           + ("got longer" if ln["delta_mean"] > 0 else "got shorter"
+              if ln["delta_mean"] < 0 else "kept their length")
+           + f" (mean {ln['baseline']['mean']:.0f} \u2192 {ln['candidate']['mean']:.0f} {unit}, "
+           f"KS D = {ln['ks_statistic']:.2f}, p = {ln['ks_p_value']:.2g})"]
+    moved = [p for p in d["patterns"] if p["p_value"] < alpha]
+    if moved:
+        out.append("template patterns moved: " + ", ".join(
+            f"{p['pattern']} {100 * p['baseline']:.1f} % \u2192 {100 * p['candidate']:.1f} % "
+            f"(p = {p['p_value']:.2g})" for p in moved))
+    else:
+        top = max(d["patterns"], key=lambda p: p["candidate"], default=None)
+        if top is not None:
+            out.append(f"no template pattern changed significantly (most frequent: "
+                       f"{top['pattern']} at {100 * top['candidate']:.1f} %)")
+    lex = d["lexical"]
+    out.append(f"distinct-2 {lex['distinct_2']['baseline']:.3f} \u2192 "
+               f"{lex['distinct_2']['candidate']:.3f}")
+    emb = d.get("embeddings")
+    if emb:
+        auc = emb["classifier_two_sample"]["auc"]
+        verdict = ("clearly separable" if auc >= 0.7 else "weakly separable" if auc >= 0.6
+                   else "hard to tell apart")
+        out.append(f"the two response sets are {verdict} by their embeddings "
+                   f"(two-sample AUC {auc:.2f}, 0.5 = no shift)")
+    more = []
+    for t in (d["lexical"].get("shifted_ngrams") or {}).values():
+        more += [(r["z"], r["ngram"]) for r in t.get("more_frequent", ()) if r["z"] > 1.96]
+    if more:
+        out.append("most over-represented n-grams: " + ", ".join(
+            f"\u201c{g}\u201d" for _, g in sorted(more, reverse=True)[:5]))
+    return "; ".join(out) + "."
