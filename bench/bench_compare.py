@@ -3,7 +3,8 @@
 Builds two run directories in a temporary folder (IFEval-shaped generation samples
 with instruction lists, and 4-way multiple-choice samples; responses of realistic
 length drawn from real IFEval prompts), then times ``evalsuite.drift.compare`` in
-process and ``python -m evalsuite.compare`` end to end. Prints a table, writes JSON.
+process, the report rendering, and ``python -m evalsuite.compare`` end to end (without
+and with the report). Prints a table, writes JSON.
 
     python bench/bench_compare.py [--n-gen 541] [--n-mc 459] [--n-boot 10000]
 """
@@ -104,14 +105,21 @@ def main() -> None:
         t0 = time.perf_counter()
         drift = compare(a, [b], CompareSettings(n_boot=args.n_boot))
         with_emb = time.perf_counter() - t0
+        from evalsuite.report import render_report
+
+        t0 = time.perf_counter()
+        render_report(drift, root / "report")
+        render_s = time.perf_counter() - t0
         timings = {}
-        for emb in ("false", "true"):
+        # the comparison's own time (render=false), then the default with the report
+        for emb, render in (("false", "false"), ("true", "false"), ("true", "true")):
             t0 = time.perf_counter()
             proc = subprocess.run(
                 [sys.executable, "-m", "evalsuite.compare", f"baseline={a}", f"candidate={b}",
-                 f"out={root / ('cmp' + emb)}", f"n_boot={args.n_boot}", f"embeddings={emb}"],
+                 f"out={root / ('cmp' + emb + render)}", f"n_boot={args.n_boot}",
+                 f"embeddings={emb}", f"render={render}"],
                 capture_output=True, text=True, cwd=REPO, env={**os.environ})
-            timings[emb] = time.perf_counter() - t0
+            timings[emb + render] = time.perf_counter() - t0
             if proc.returncode != 0:
                 sys.exit(proc.stderr[-2000:])
     [comp] = drift["comparisons"].values()
@@ -123,8 +131,10 @@ def main() -> None:
         "mean_response_words_candidate": round(mean_words, 1),
         "in_process_no_embeddings_s": round(no_emb, 3),
         "in_process_with_embeddings_s": round(with_emb, 3),
-        "cli_no_embeddings_s": round(timings["false"], 3),
-        "cli_with_embeddings_s": round(timings["true"], 3),
+        "cli_no_embeddings_s": round(timings["falsefalse"], 3),
+        "cli_with_embeddings_s": round(timings["truefalse"], 3),
+        "render_report_in_process_s": round(render_s, 3),
+        "cli_with_embeddings_and_report_s": round(timings["truetrue"], 3),
         "targets_s": {"no_embeddings": 5.0, "with_embeddings": 60.0},
         "cpu_count": os.cpu_count(),
     }

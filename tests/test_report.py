@@ -264,3 +264,21 @@ def test_bootstrap_intervals_of_each_value_cover_it():
         assert lo < x < hi
     se = np.sqrt(0.3 * 0.7 / 400)  # the normal interval's half width for the baseline
     assert iv["baseline"][1] - iv["baseline"][0] == pytest.approx(2 * 1.96 * se, rel=0.15)
+
+
+def test_a_comparison_of_benchmarks_only_renders_what_applies(runs, tmp_path):
+    base, cand = runs
+    copies = []
+    for run in (base, cand):
+        dst = shutil.copytree(run, tmp_path / run.name)
+        metrics = json.loads((dst / "metrics.json").read_text())
+        del metrics[IF_TASK]  # a run of log-likelihood benchmarks only
+        (dst / "metrics.json").write_text(json.dumps(metrics))
+        copies.append(dst)
+    drift = compare(copies[0], [copies[1]], SETTINGS)
+    render_report(drift, tmp_path / "out")
+    assert sorted(p.stem for p in (tmp_path / "out" / "tables").glob("*.tex")) == [
+        "flips", "main", "main_ci"]
+    assert sorted(p.stem for p in (tmp_path / "out" / "figures").glob("*.png")) == ["scores"]
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "ARC-E" in md and "IFEval" not in md and "On IFEval" not in md
