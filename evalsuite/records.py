@@ -141,3 +141,26 @@ def instruction_categories(samples: list[dict[str, Any]]) -> dict[str, dict[str,
               "inst_level_loose_acc": lo / n_lo if n_lo else None}
         for cat, (n, st, n_lo, lo) in sorted(acc.items())
     }
+
+
+def skipped_instructions(samples: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Instructions a task left unscored, from each doc's ``skipped_instruction_ids``.
+
+    IFBench lists there the instructions whose checker needs a resource that is not
+    available offline; a sample whose every instruction is skipped has no scores.
+    None when no sample skipped anything.
+    """
+    by_id: dict[str, int] = {}
+    prompts = unscored = 0
+    for rec in samples:
+        ids = (rec.get("doc") or {}).get("skipped_instruction_ids") or []
+        if not ids:
+            continue
+        prompts += 1
+        unscored += not rec.get("scores")
+        for iid in ids:
+            by_id[iid] = by_id.get(iid, 0) + 1
+    if not by_id:
+        return None
+    return {"n": sum(by_id.values()), "by_id": dict(sorted(by_id.items())),
+            "n_samples": prompts, "n_samples_unscored": unscored}

@@ -15,7 +15,12 @@ from evalsuite.config import RunConfig, TaskConfig
 from evalsuite.data import ensure_punkt_tab
 from evalsuite.errors import UserError
 from evalsuite.fingerprint import fingerprint, hub_fingerprint
-from evalsuite.records import instruction_categories, sample_records, task_metrics
+from evalsuite.records import (
+    instruction_categories,
+    sample_records,
+    skipped_instructions,
+    task_metrics,
+)
 from evalsuite.rundir import RunWriter
 from evalsuite.tasks import check_fewshot, check_tasks, output_types, task_manager
 from evalsuite.versions import host, package_versions
@@ -124,6 +129,12 @@ def run_task(
     categories = instruction_categories(samples)
     if categories:
         info["instruction_categories"] = categories
+    skipped = skipped_instructions(samples)
+    if skipped:
+        info["skipped_instructions"] = skipped
+        log.warning("%s: %d instructions not scored (%d samples, %d of them unscored): %s",
+                    task.name, skipped["n"], skipped["n_samples"],
+                    skipped["n_samples_unscored"], skipped["by_id"])
     return samples, metrics, info
 
 
