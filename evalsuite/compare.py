@@ -83,7 +83,8 @@ def settings_from(cfg: DictConfig) -> tuple[str, list[str], CompareSettings]:
     settings = CompareSettings(
         n_boot=cfg.n_boot, seed=cfg.seed, level=cfg.level, alpha=cfg.alpha,
         patterns=tuple(patterns), allow_prompt_mismatch=bool(cfg.allow_prompt_mismatch),
-        embeddings=bool(cfg.embeddings))
+        embeddings=bool(cfg.embeddings),
+        cross_likelihood=bool(cfg.get("cross_likelihood", False)))
     return str(baseline), cands, settings
 
 

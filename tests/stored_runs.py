@@ -31,15 +31,19 @@ def _sentence(rng: np.random.Generator, n: int) -> str:
 
 def write_run(path: Path, name: str, *, seed: int, if_pass: float, mc_pass: float,
               qa_share: float = 0.0, length: int = 20, model_path: str | None = None,
-              max_gen_toks: int = 256) -> Path:
+              max_gen_toks: int = 256, prompts: list[str] | None = None,
+              responses: list[str] | None = None, temperature: float | None = None) -> Path:
     """A complete run of model ``name``: IFEval-style samples passing each instruction
     with probability ``if_pass``, MC samples right with ``mc_pass``, and ``qa_share`` of
-    the responses written as a synthetic `Question: ... Answer: ...` pair."""
+    the responses written as a synthetic `Question: ... Answer: ...` pair. ``prompts`` and
+    ``responses`` replace the generated texts (sampled at ``temperature`` if given)."""
     rng = np.random.default_rng(seed)
-    prompts = np.random.default_rng(0)  # the same prompts in every run
     if_rows, mc_rows = [], []
-    for i in range(N):
-        prompt = f"Write about topic {i}. " + _sentence(prompts, 6)
+    n = N if responses is None else len(responses)
+    texts, prompt_rng = prompts, np.random.default_rng(0)  # the same prompts in every run
+    for i in range(n):
+        prompt = (f"Write about topic {i}. " + _sentence(prompt_rng, 6)) if texts is None \
+            else texts[i]
         cats = [CATEGORIES[(i + k) % len(CATEGORIES)] for k in range(1 + i % 2)]
         ids = [f"{c}:rule{(i + k) % 3}" for k, c in enumerate(cats)]
         strict = [bool(rng.random() < if_pass) for _ in ids]
@@ -48,6 +52,8 @@ def write_run(path: Path, name: str, *, seed: int, if_pass: float, mc_pass: floa
                         for _ in range(2))
         if rng.random() < qa_share:
             body = f"Answer: {_sentence(rng, 4)}\nQuestion: {_sentence(rng, 5)}\nAnswer: {body}"
+        if responses is not None:
+            body = responses[i]
         if_rows.append({
             "sample_id": i, "doc_hash": _h(prompt), "prompt_hash": _h(prompt), "prompt": prompt,
             "response": body, "target": None,
@@ -57,7 +63,7 @@ def write_run(path: Path, name: str, *, seed: int, if_pass: float, mc_pass: floa
                        "inst_level_loose_acc": [float(s) for s in loose]},
             "instructions": [{"id": iid, "category": iid.split(":")[0], "strict": s, "loose": lo}
                              for iid, s, lo in zip(ids, strict, loose, strict=True)]})
-        q = f"Question {i}: " + _sentence(prompts, 5)
+        q = f"Question {i}: " + _sentence(prompt_rng, 5)
         right = bool(rng.random() < mc_pass)
         mc_rows.append({
             "sample_id": i, "doc_hash": _h(q), "prompt_hash": _h(q), "prompt": q,
@@ -73,10 +79,12 @@ def write_run(path: Path, name: str, *, seed: int, if_pass: float, mc_pass: floa
         "config": {"model": {"name": name, "path": model_path}, "seed": 1234,
                    "output_root": str(path.parent)},
         "tasks": {
-            IF_TASK: {"version": 4.0, "n_samples": N, "output_type": "generate_until",
-                      "generation_kwargs": {"do_sample": False, "max_gen_toks": max_gen_toks},
+            IF_TASK: {"version": 4.0, "n_samples": n, "output_type": "generate_until",
+                      "generation_kwargs": {"do_sample": temperature is not None,
+                                            "temperature": temperature or 0.0,
+                                            "max_gen_toks": max_gen_toks},
                       "num_fewshot": 0, "chat_template": True},
-            MC_TASK: {"version": 1.0, "n_samples": N, "output_type": "multiple_choice",
+            MC_TASK: {"version": 1.0, "n_samples": n, "output_type": "multiple_choice",
                       "num_fewshot": 0, "chat_template": False}},
     }
     (path / "samples").mkdir(parents=True, exist_ok=True)

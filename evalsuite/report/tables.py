@@ -228,6 +228,7 @@ def distribution_table(drift: dict[str, Any]) -> tuple[Table, pd.DataFrame] | No
         tidy.extend({"task": task, "measure": measure, "checkpoint": lab, "value": v}
                     for lab, v in per_cand.items())
 
+    has_cross = False
     for task in tasks:
         per = {lab: comps[lab]["distribution"].get(task) for lab in labels[1:]}
         per = {k: v for k, v in per.items() if v}
@@ -264,9 +265,28 @@ def distribution_table(drift: dict[str, Any]) -> tuple[Table, pd.DataFrame] | No
                 {k: e["frechet_distance"] for k, e in emb.items()}, {}, 4)
             add(task, "Two-sample AUC (0.5 = none)", None,
                 {k: e["classifier_two_sample"]["auc"] for k, e in emb.items()}, {}, 3)
+        cross = {k: v["cross_likelihood"] for k, v in per.items() if v.get("cross_likelihood")}
+        if cross:
+            has_cross = True
+            first_x = next(iter(cross.values()))
+            add(task, "Log-prob/token, own responses", first_x["baseline_responses"][
+                "under_baseline"], {k: x["candidate_responses"]["under_candidate"]
+                                    for k, x in cross.items()}, {}, 3)
+            add(task, "Log-prob/token, under the other", None,
+                {k: x["candidate_responses"]["under_baseline"] for k, x in cross.items()},
+                {k: f"{fmt(x['candidate_responses']['under_baseline'], 3)} / "
+                    f"{fmt(x['baseline_responses']['under_candidate'], 3)}"
+                 for k, x in cross.items()}, 3)
+            kl = {k: x["kl_candidate_baseline"]["mean_sequence_logratio"]
+                  for k, x in cross.items() if x.get("kl_candidate_baseline")}
+            if kl:
+                add(task, "MC KL(cand || base), nats", None, kl, {}, 3)
+    cross_note = ("Log-prob/token under the other: candidate responses under the baseline "
+                  "model / baseline responses under the candidate model. MC KL: mean "
+                  "log-ratio over the candidate's sampled responses. ") if has_cross else ""
     table.notes = [
-        f"Lengths in {unit}; in parentheses the change vs the baseline. KS: two-sample "
-        f"Kolmogorov-Smirnov ({SIG} p < {alpha}). Pattern rates: share of responses "
+        cross_note + f"Lengths in {unit}; in parentheses the change vs the baseline. KS: "
+        f"two-sample Kolmogorov-Smirnov ({SIG} p < {alpha}). Pattern rates: share of responses "
         f"matching the pattern's regex ({RAW} exact McNemar p < {alpha}, uncorrected). JSD: "
         "Jensen-Shannon divergence (base 2) of the n-gram distributions. AUC: "
         "cross-validated logistic regression telling candidate from baseline responses on "
