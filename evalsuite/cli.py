@@ -16,22 +16,41 @@ from omegaconf import DictConfig
 
 from evalsuite.config import from_hydra
 from evalsuite.errors import UserError
+from evalsuite.recipe import _registry
 from evalsuite.table import results_table
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+# Trained models' configs (CACHE/conf/model/NAME.yaml, written by evalsuite.recipe) join
+# the search path of every evalsuite Hydra app, command line and compose API alike.
+_registry.register_search_path()
 GROUPS = ("model", "backend", "suite")
 log = logging.getLogger("evalsuite")
 
 # `+model=a,b` / `model=a` / `++suite=x`: simple comma lists we can check up front.
 _GROUP_OVERRIDE = re.compile(r"^[+~]{0,2}(?P<group>\w+)=(?P<value>[\w.\-]+(,[\w.\-]+)*)$")
+_CACHE_OVERRIDE = re.compile(r"^\+{0,2}cache_dir=(?P<value>.+)$")
 
 
 def options(group: str) -> list[str]:
+    if group == "model":  # shipped configs and the trained ones in the cache
+        return _registry.model_names()
     return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+def _hint(group: str, value: str) -> str:
+    hint = f"add conf/{group}/{value}.yaml"
+    if group == "model":
+        hint += f" (or train one: python -m evalsuite.recipe name={value})"
+    return hint
 
 
 def precheck(argv: list[str]) -> None:
     """Refuse unknown config names in one line, before Hydra prints a multi-line error."""
+    for arg in argv:  # cache_dir= also moves the trained models' config directory
+        m = _CACHE_OVERRIDE.match(arg)
+        if m:
+            value = m["value"].strip("'\"")
+            _registry.set_cli_cache(None if value in ("", "null") else value)
     for arg in argv:
         m = _GROUP_OVERRIDE.match(arg)
         if not m or m["group"] not in GROUPS:
@@ -40,7 +59,7 @@ def precheck(argv: list[str]) -> None:
             if value not in options(m["group"]):
                 raise UserError(
                     f"unknown {m['group']} {value!r}: choose one of "
-                    f"{', '.join(options(m['group']))} or add conf/{m['group']}/{value}.yaml"
+                    f"{', '.join(options(m['group']))} or {_hint(m['group'], value)}"
                 )
 
 
