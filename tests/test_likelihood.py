@@ -114,6 +114,13 @@ def test_identical_models_and_a_perturbed_one(scorer, smollm2_dir, tmp_path):
     assert "temperature" not in diff["kl_note"]  # sampled at 1: a true KL estimate
 
 
+def test_scorer_refuses_an_unknown_dtype_before_loading(smollm2_dir):
+    from evalsuite.errors import UserError
+
+    with pytest.raises(UserError, match="not a torch dtype"):
+        Scorer(str(smollm2_dir), dtype="float33")
+
+
 def test_cross_likelihood_without_the_checkpoint_is_one_line(tmp_path):
     base = write_run(tmp_path / "a", "a", seed=1, if_pass=0.5, mc_pass=0.5,
                      model_path=str(tmp_path / "gone"))

@@ -282,3 +282,40 @@ def test_a_comparison_of_benchmarks_only_renders_what_applies(runs, tmp_path):
     assert sorted(p.stem for p in (tmp_path / "out" / "figures").glob("*.png")) == ["scores"]
     md = (tmp_path / "out" / "report.md").read_text()
     assert "ARC-E" in md and "IFEval" not in md and "On IFEval" not in md
+
+
+def test_several_candidates_one_missing_a_task_and_a_raw_score(runs, tmp_path):
+    base, cand = runs
+    partial = shutil.copytree(cand, tmp_path / "partial")
+    metrics = json.loads((partial / "metrics.json").read_text())
+    del metrics[IF_TASK]  # this candidate only ran the benchmark
+    (partial / "metrics.json").write_text(json.dumps(metrics))
+    drift = compare(base, [partial, cand], SETTINGS, names=["base", "bench-only", "tuned"])
+    # a judge-style score on a 1-10 scale must not be shown as a percentage
+    for comp in drift["comparisons"].values():
+        row = comp["tasks"][MC_TASK]["metrics"]["acc"]
+        comp["tasks"][MC_TASK]["metrics"]["score"] = {
+            **row, "baseline": 7.5, "candidate": 6.0, "delta": -1.5, "ci_low": -2.0,
+            "ci_high": -1.0, "p_value": 1e-6, "p_holm": 1e-5, "significant": True}
+    render_report(drift, tmp_path / "out")
+    rows = _tex_rows(tmp_path / "out" / "tables" / "main.tex")
+    assert [r[0] for r in rows] == ["base", "bench-only", "tuned"]
+    assert len(rows[1]) == len(rows[2]) == 1 + 1 + 4  # MC headline + IFEval's four
+    assert all(c == "--" for c in rows[1][2:])        # no IFEval for bench-only
+    assert _numbers(rows[2][2])[0] == round(100 * drift["comparisons"]["tuned"]["tasks"][
+        IF_TASK]["metrics"]["prompt_level_strict_acc"]["candidate"], 1)
+    summary = (tmp_path / "out" / "report.md").read_text()
+    assert "7.5 \u2192 6.0 (-1.5, 95 % CI [-2.0, -1.0]" in summary
+    assert (tmp_path / "out" / "figures" / "patterns.png").is_file()
+
+
+def test_sweep_axis_is_numeric_only_for_training_steps():
+    from evalsuite.report.figures import _sweep_x
+
+    assert _sweep_x(["/c/run/checkpoint-1000", "/c/run/checkpoint-500"]) == ([1000.0, 500.0],
+                                                                            None)
+    assert _sweep_x(["step2000", "step4000"])[0] == [2000.0, 4000.0]
+    assert _sweep_x([0.1, 0.3])[0] == [0.1, 0.3]
+    # model sizes are names, not positions: run order with the names as ticks
+    assert _sweep_x(["pythia-160m", "pythia-410m", "pythia-1b"]) == (
+        [0, 1, 2], ["pythia-160m", "pythia-410m", "pythia-1b"])

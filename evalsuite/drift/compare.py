@@ -129,11 +129,15 @@ def _distribution(paired: PairedTask, settings: CompareSettings,
 def _cross(base: Run, cand: Run, paired: PairedTask, scorers: dict[str, Any]) -> dict[str, Any]:
     from evalsuite.drift.likelihood import cross_likelihood, scorer_for
 
+    def sampled(run: Run) -> bool:
+        gen = run.task_info(paired.task).get("generation_kwargs") or {}
+        return bool(gen.get("do_sample")) and float(gen.get("temperature") or 0) > 0
+
     gen = cand.task_info(paired.task).get("generation_kwargs") or {}
-    sampled = bool(gen.get("do_sample")) and float(gen.get("temperature") or 0) > 0
     return cross_likelihood(paired.base, paired.cand, scorer_for(base, scorers),
-                            scorer_for(cand, scorers), sampled=sampled,
-                            temperature=gen.get("temperature"), task=paired.task)
+                            scorer_for(cand, scorers), sampled=sampled(cand),
+                            base_sampled=sampled(base), temperature=gen.get("temperature"),
+                            task=paired.task)
 
 
 def _run_meta(run: Run, label: str) -> dict[str, Any]:
@@ -171,10 +175,10 @@ def compare(baseline: str | Path | Run, candidates: Sequence[str | Path | Run],
     count, unit = _length_counter(base)
     scorers: dict[str, Any] = {}  # models for cross_likelihood, loaded once per path
     if settings.cross_likelihood:  # a missing checkpoint is refused before the slow work
-        from evalsuite.drift.likelihood import scorer_for
+        from evalsuite.drift.likelihood import check_model
 
         for run in (base, *cands):
-            scorer_for(run, scorers)
+            check_model(run)
     embedder = None
     if settings.embeddings and any(
             base.task_info(t).get("output_type") == "generate_until" for t in base.samples):
@@ -192,6 +196,11 @@ def compare(baseline: str | Path | Run, candidates: Sequence[str | Path | Run],
     }
     for cand, name, tasks in zip(cands, names[1:], paired, strict=True):
         comp = compare_pair(base, cand, settings, count, embedder, tasks, scorers)
+        if settings.cross_likelihood:  # keep the baseline's model, free the candidate's
+            from evalsuite.drift.likelihood import model_key
+
+            for key in [k for k in scorers if k != model_key(base)]:
+                del scorers[key]
         out["comparisons"][name] = {
             "tasks": _nest(comp),
             "categories": comp.categories,

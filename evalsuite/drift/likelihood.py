@@ -36,11 +36,18 @@ class Scorer:
 
         self._torch = torch
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        if dtype in (None, "auto"):
+            torch_dtype: Any = "auto"
+        elif isinstance(getattr(torch, str(dtype), None), torch.dtype):
+            torch_dtype = getattr(torch, str(dtype))
+        else:
+            raise UserError(f"model dtype {dtype!r} is not a torch dtype (float32, bfloat16, "
+                            "float16 or auto)")
         try:
             self.tok = AutoTokenizer.from_pretrained(path, revision=revision,
                                                      trust_remote_code=trust_remote_code)
             self.model = AutoModelForCausalLM.from_pretrained(
-                path, revision=revision, dtype=getattr(torch, dtype),
+                path, revision=revision, dtype=torch_dtype,
                 trust_remote_code=trust_remote_code).to(self.device).eval()
         except (OSError, ValueError) as e:
             raise UserError(f"cross_likelihood needs the checkpoint {path} but it does not "
@@ -59,11 +66,14 @@ class Scorer:
         torch = self._torch
         pairs = []
         for ctx, cont in zip(contexts, continuations, strict=True):
-            whole = self.tok(ctx + cont, add_special_tokens=False)["input_ids"]
-            n_ctx = len(self.tok(ctx, add_special_tokens=False)["input_ids"])
-            n_cont = max(0, len(whole) - n_ctx)
-            whole = whole[-self.max_length:]
-            pairs.append((whole, min(n_cont, len(whole) - 1)))
+            # Prompt and response tokenized apart and joined, as they were generated
+            # (prompt ids, then the model's own tokens): tokenizing the joined text could
+            # merge tokens across the boundary and score a different split. The prompt is
+            # already rendered (chat template included), so no special tokens are added.
+            ctx_ids = self.tok(ctx, add_special_tokens=False)["input_ids"]
+            cont_ids = self.tok(cont, add_special_tokens=False)["input_ids"]
+            whole = (ctx_ids + cont_ids)[-self.max_length:]
+            pairs.append((whole, min(len(cont_ids), len(whole) - 1)))
         out: list[np.ndarray] = [np.zeros(0)] * len(pairs)
         order = np.argsort([-len(w) for w, _ in pairs], kind="stable")
         batches = range(0, len(order), self.batch_size)
@@ -96,23 +106,34 @@ class Scorer:
         return out
 
 
-def scorer_for(run: Any, cache: dict[str, Scorer]) -> Scorer:
-    """The run's model (from its manifest), loaded once per path."""
-    model = run.manifest.get("model") or {}
+def model_key(run: Any) -> tuple[str, str | None, str]:
+    """(path, revision, dtype) of a run's model: what makes two runs' models the same."""
     cfg = (run.manifest.get("config") or {}).get("model") or {}
-    path = model.get("path") or cfg.get("path")
-    if not path:
+    path = (run.manifest.get("model") or {}).get("path") or cfg.get("path")
+    return str(path), cfg.get("revision"), str(cfg.get("dtype") or "float32")
+
+
+def check_model(run: Any) -> None:
+    """Refuse, before any slow work, a run whose model cannot be found."""
+    path, _, _ = model_key(run)
+    if path in ("", "None"):
         raise UserError(f"cross_likelihood needs the model of {run.path}, but its manifest "
                         "names no model path; set cross_likelihood=false")
-    if str(path).startswith(("/", ".", "~")) and not Path(path).expanduser().exists():
+    if path.startswith(("/", ".", "~")) and not Path(path).expanduser().exists():
         raise UserError(f"cross_likelihood needs {path} (the model of {run.path}) but it is "
                         "gone; restore it or set cross_likelihood=false")
-    if path not in cache:
-        cache[path] = Scorer(str(path), revision=cfg.get("revision"),
-                             dtype=cfg.get("dtype") or "float32",
-                             trust_remote_code=bool(cfg.get("trust_remote_code")),
-                             max_length=cfg.get("max_length"))
-    return cache[path]
+
+
+def scorer_for(run: Any, cache: dict[Any, Scorer]) -> Scorer:
+    """The run's model (from its manifest), loaded once per (path, revision, dtype)."""
+    check_model(run)
+    cfg = (run.manifest.get("config") or {}).get("model") or {}
+    key = model_key(run)
+    if key not in cache:
+        cache[key] = Scorer(key[0], revision=key[1], dtype=key[2],
+                            trust_remote_code=bool(cfg.get("trust_remote_code")),
+                            max_length=cfg.get("max_length"))
+    return cache[key]
 
 
 def _summary(own: list[np.ndarray], other: list[np.ndarray]) -> dict[str, Any]:
@@ -129,7 +150,8 @@ def _summary(own: list[np.ndarray], other: list[np.ndarray]) -> dict[str, Any]:
 
 def cross_likelihood(base_rows: Sequence[dict[str, Any]], cand_rows: Sequence[dict[str, Any]],
                      base_model: Scorer, cand_model: Scorer, *, sampled: bool,
-                     temperature: float | None, task: str = "") -> dict[str, Any]:
+                     temperature: float | None, task: str = "",
+                     base_sampled: bool | None = None) -> dict[str, Any]:
     """Each model's per-token log-probability of both runs' responses, and, for sampled
     responses, Monte-Carlo KL estimates in both directions (nats per response and per
     token)."""
@@ -160,9 +182,13 @@ def cross_likelihood(base_rows: Sequence[dict[str, Any]], cand_rows: Sequence[di
     if pairs:  # the run's own logprobs (vLLM) against this recomputation: a sanity check
         out["stored_logprobs_max_abs_diff"] = float(max(np.max(np.abs(s - c))
                                                         for s, c in pairs))
+    # each direction needs its own side's responses to be samples of its own model
+    if base_sampled is None:
+        base_sampled = sampled
+    if base_sampled:
+        out["kl_baseline_candidate"] = _summary(b_on_b, b_under_c)
     if sampled:
         out["kl_candidate_baseline"] = _summary(c_on_c, c_under_b)
-        out["kl_baseline_candidate"] = _summary(b_on_b, b_under_c)
         out["kl_note"] = (
             "Monte-Carlo estimate E_y~cand[log p_cand(y) - log p_base(y)] over the sampled "
             "responses" + ("" if temperature in (None, 1, 1.0) else

@@ -46,7 +46,7 @@ def build(drift: dict[str, Any], summary: list[str], tables: list[Table],
                 f"resamples, seed {s['seed']}); significance at {s['alpha']} after Holm "
                 f"correction. Created {drift.get('created_at', '')}; drift.json schema "
                 f"{drift.get('schema_version')}.")
-    if drift.get("sweep"):
+    if (drift.get("sweep") or {}).get("values"):
         meta.append(f"Sweep over `{drift['sweep'].get('key')}`: " + ", ".join(
             f"{k} = {v}" for k, v in drift["sweep"]["values"].items()) + ".")
     fmt = {"level": round(100 * s["level"]), "alpha": s["alpha"]}

@@ -18,10 +18,6 @@ from evalsuite.report.tables import _finite, scale_of
 MAX_PANELS = 3
 
 
-def _first_comp(drift: dict[str, Any]) -> dict[str, Any]:
-    return next(iter(drift["comparisons"].values()))
-
-
 def scores_figure(drift: dict[str, Any]) -> Figure | None:
     """Grouped bars: each checkpoint's headline scores with CI error bars, benchmarks
     and instruction following side by side ("benchmarks up, instruction following down")."""
@@ -123,7 +119,7 @@ def _gen_tasks(drift: dict[str, Any]) -> list[str]:
 def lengths_figure(drift: dict[str, Any]) -> Figure | None:
     """Response-length ECDFs per checkpoint, one panel per generation task."""
     tasks = [t for t in _gen_tasks(drift)
-             if "values" in (_first_comp(drift)["distribution"].get(t, {}).get("length") or {})]
+             if "values" in ((frames.base_distribution(drift, t) or {}).get("length") or {})]
     if not tasks:
         return None
     labels = frames.checkpoints(drift)
@@ -134,8 +130,8 @@ def lengths_figure(drift: dict[str, Any]) -> Figure | None:
     with style.figure(width, 2.3) as fig:
         axes = fig.subplots(1, len(tasks), squeeze=False)[0]
         for ax, task in zip(axes, tasks, strict=True):
-            series = [("baseline", labels[0],
-                       _first_comp(drift)["distribution"][task]["length"]["values"]["baseline"])]
+            series = [("baseline", labels[0], frames.base_distribution(drift, task)[
+                "length"]["values"]["baseline"])]
             for lab in labels[1:]:
                 d = drift["comparisons"][lab]["distribution"].get(task)
                 if d and "values" in d["length"]:
@@ -146,7 +142,8 @@ def lengths_figure(drift: dict[str, Any]) -> Figure | None:
                 ax.step(x, y, where="post", color=cols[j], label=lab,
                         lw=1.4 if j == 0 else 1.1, ls="-" if j == 0 else "--" if j == 1 else ":")
             ks = [drift["comparisons"][lab]["distribution"][task]["length"]["ks_statistic"]
-                  for lab in labels[1:] if task in drift["comparisons"][lab]["distribution"]]
+                  for lab in labels[1:] if task in drift["comparisons"][lab].get(
+                      "distribution", {})]
             ax.set_title(f"{frames.task_name(task)}" + (
                 f" (KS D = {ks[0]:.2f})" if len(ks) == 1 else ""))
             ax.set_xlabel(f"response length ({unit})")
@@ -164,7 +161,7 @@ def patterns_figure(drift: dict[str, Any]) -> Figure | None:
         return None
     task = tasks[0]
     labels = frames.checkpoints(drift)
-    first = _first_comp(drift)["distribution"][task]["patterns"]
+    first = (frames.base_distribution(drift, task) or {}).get("patterns")
     if not first:
         return None
     names = [p["pattern"] for p in first]
@@ -172,7 +169,8 @@ def patterns_figure(drift: dict[str, Any]) -> Figure | None:
     sig: list[list[bool]] = [[False] * len(first)]
     for lab in labels[1:]:
         pats = drift["comparisons"][lab]["distribution"].get(task, {}).get("patterns", [])
-        rates.append([100 * p["candidate"] for p in pats] or [0.0] * len(names))
+        # a candidate without this task draws no bar (NaN), not a zero
+        rates.append([100 * p["candidate"] for p in pats] or [math.nan] * len(names))
         sig.append([p["p_value"] < drift["settings"]["alpha"] for p in pats]
                    or [False] * len(names))
     cols = style.colors(len(labels))
@@ -180,7 +178,7 @@ def patterns_figure(drift: dict[str, Any]) -> Figure | None:
     with style.figure(style.COLUMN, 0.9 + 0.12 * len(names) * len(labels)) as fig:
         ax = fig.subplots()
         height = 0.8 / len(labels)
-        top = max(max(r) for r in rates)
+        top = float(np.nanmax(rates)) if np.isfinite(rates).any() else 0.0
         for j, (lab, vals) in enumerate(zip(labels, rates, strict=True)):
             ys = [i + (j - (len(labels) - 1) / 2) * height for i in range(len(names))]
             ax.barh(ys, vals, height * 0.95, color=cols[j], label=lab, zorder=2)
@@ -281,19 +279,20 @@ def embeddings_figure(drift: dict[str, Any]) -> Figure | None:
         return fig
 
 
+_STEP = re.compile(r"(?:checkpoint|step|iter|global_step|ckpt)[-_]?(\d+)", re.I)
+
+
 def _sweep_x(values: list[Any]) -> tuple[list[float], list[str] | None]:
-    """Numbers if every swept value has one (checkpoint-1000 -> 1000), else positions."""
-    nums = []
-    for v in values:
-        if isinstance(v, int | float) and not isinstance(v, bool):
-            nums.append(float(v))
-            continue
-        m = re.findall(r"\d+(?:\.\d+)?", str(v))
-        if not m:
-            return list(range(len(values))), [str(v) for v in values]
-        nums.append(float(m[-1]))
-    if len(set(nums)) < len(nums):
-        return list(range(len(values))), [str(v) for v in values]
+    """Numbers when every value is a number or names a training step (checkpoint-1000,
+    step2000); otherwise the runs' order, with the values as tick labels (pythia-1b is a
+    model size, not a position on an axis)."""
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        nums = [float(v) for v in values]
+    else:
+        found = [_STEP.findall(str(v)) for v in values]
+        nums = [float(f[-1]) for f in found] if all(found) else []
+    if not nums or len(set(nums)) < len(nums):
+        return list(range(len(values))), [str(v).rstrip("/").rsplit("/", 1)[-1] for v in values]
     return nums, None
 
 
@@ -309,11 +308,16 @@ def sweep_figure(drift: dict[str, Any]) -> Figure | None:
     heads = frames.headline_metrics(drift)
     fams: dict[str, list[tuple[str, str, Callable[[str], float | None]]]] = {}
     for family, task, metric in heads:
-        def get(lab: str, task: str = task, metric: str = metric) -> float | None:
+        scale = scale_of(df[(df.task == task) & (df.metric == metric)]["value"])
+
+        def get(lab: str, task: str = task, metric: str = metric,
+                scale: float = scale) -> float | None:
             r = df[(df.checkpoint == lab) & (df.task == task) & (df.metric == metric)]
-            return None if r.empty else 100 * r["value"].iloc[0]
+            return None if r.empty else scale * r["value"].iloc[0]
         name = frames.task_name(task) + (f" {frames.metric_name(metric)}"
                                          if family == frames.INSTRUCTION else "")
+        if scale != 100:
+            name += " (raw)"
         fams.setdefault(family, []).append((name, metric, get))
     gen = frames.generation_tasks(drift)
     if gen:

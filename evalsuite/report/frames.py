@@ -80,19 +80,22 @@ def scores(drift: dict[str, Any]) -> pd.DataFrame:
 
     Columns: checkpoint, role, task, metric, family, value, value_ci_low, value_ci_high,
     delta, ci_low, ci_high, p_value, p_holm, significant, test, n, flips_lost,
-    flips_gained, forgetting. Baseline rows come from the first comparison (the
-    baseline's values are the same in each, unless a candidate lacks some samples).
+    flips_gained, forgetting. A baseline row comes from the first comparison that has
+    the task (the baseline's values are the same in each, unless a candidate lacks some
+    samples; each candidate's delta is against its own paired samples).
     """
     if_tasks = instruction_tasks(drift)
     rows: list[dict[str, Any]] = []
     base = drift["baseline"]["label"]
-    for i, (label, comp) in enumerate(drift["comparisons"].items()):
+    seen: set[tuple[str, str]] = set()
+    for label, comp in drift["comparisons"].items():
         for task, t in comp["tasks"].items():
             family = INSTRUCTION if task in if_tasks else BENCHMARKS
             for metric, r in t["metrics"].items():
                 common = {"task": task, "metric": metric, "family": family,
                           "version": t.get("version"), "n": r.get("n")}
-                if i == 0:
+                if (task, metric) not in seen:
+                    seen.add((task, metric))
                     lo, hi = _pair(r.get("baseline_ci"))
                     rows.append({**common, "checkpoint": base, "role": "baseline",
                                  "value": r.get("baseline"), "value_ci_low": lo,
@@ -125,10 +128,13 @@ def headline_metrics(drift: dict[str, Any]) -> list[tuple[str, str, str]]:
     each (acc_norm over acc, ...), then instruction-following tasks with their four
     IFEval metrics."""
     if_tasks = instruction_tasks(drift)
-    first = next(iter(drift["comparisons"].values()), {"tasks": {}})
+    tasks: dict[str, list[str]] = {}  # every task any candidate shares with the baseline
+    for comp in drift["comparisons"].values():
+        for task, t in comp["tasks"].items():
+            have = tasks.setdefault(task, [])
+            have.extend(m for m in t["metrics"] if m not in have)
     bench, instr = [], []
-    for task, t in first["tasks"].items():
-        metrics = list(t["metrics"])
+    for task, metrics in tasks.items():
         if task in if_tasks:
             instr.extend((INSTRUCTION, task, m) for m in IF_METRICS if m in metrics)
             continue
@@ -142,11 +148,13 @@ def categories(drift: dict[str, Any]) -> pd.DataFrame:
     """Instruction categories: one row per checkpoint, task, category and level."""
     rows: list[dict[str, Any]] = []
     base = drift["baseline"]["label"]
-    for i, (label, comp) in enumerate(drift["comparisons"].items()):
+    seen: set[tuple[str, str, str]] = set()
+    for label, comp in drift["comparisons"].items():
         for r in comp.get("categories", ()):
             common = {"task": r["task"], "category": r["category"], "level": r["level"],
                       "n": r.get("n_units")}
-            if i == 0:
+            if (r["task"], r["category"], r["level"]) not in seen:
+                seen.add((r["task"], r["category"], r["level"]))
                 rows.append({**common, "checkpoint": base, "role": "baseline",
                              "value": r["baseline"]})
             rows.append({**common, "checkpoint": label, "role": "candidate",
@@ -166,6 +174,16 @@ def generation_tasks(drift: dict[str, Any]) -> list[str]:
         for task, d in comp.get("distribution", {}).items():
             sizes[task] = max(sizes.get(task, 0), int(d.get("n") or 0))
     return sorted(sizes, key=lambda t: (-(t in if_tasks), -sizes[t], t))
+
+
+def base_distribution(drift: dict[str, Any], task: str) -> dict[str, Any] | None:
+    """The distribution measures of ``task`` from the first comparison that has them
+    (their baseline side is the baseline's)."""
+    for comp in drift["comparisons"].values():
+        d = comp.get("distribution", {}).get(task)
+        if d:
+            return d
+    return None
 
 
 def sweep_values(drift: dict[str, Any]) -> dict[str, Any] | None:

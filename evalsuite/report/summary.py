@@ -5,11 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from evalsuite.report import frames
-from evalsuite.report.tables import _finite
+from evalsuite.report.tables import _finite, scale_of
 
 
 def _pts(x: float, scale: float = 100) -> str:
     return f"{x * scale:+.1f}"
+
+
+def _change(delta: float, scale: float) -> str:
+    """'+1.6 points' for accuracies, '-1.5' for a score on its own scale."""
+    return _pts(delta, scale) + (" points" if scale == 100 else "")
 
 
 def _metric(task: str, metric: str) -> str:
@@ -24,6 +29,7 @@ def summarize(drift: dict[str, Any]) -> list[str]:
     df = frames.scores(drift)
     cats = frames.categories(drift)
     heads = {(t, m) for _, t, m in frames.headline_metrics(drift)}
+    scales = {(t, m): scale_of(g["value"]) for (t, m), g in df.groupby(["task", "metric"])}
     paras: list[str] = []
     for label, comp in drift["comparisons"].items():
         rows = df[(df.checkpoint == label) & (df.role == "candidate")]
@@ -36,20 +42,25 @@ def summarize(drift: dict[str, Any]) -> list[str]:
             text.append(f"none of the {n_metrics} task metrics changed significantly "
                         f"(Holm-adjusted p < {alpha})")
             if smallest is not None and _finite(smallest.p_value):
+                sc = scales[(smallest.task, smallest.metric)]
                 text.append(f"; the strongest signal was {_metric(smallest.task, smallest.metric)}"
-                            f" ({_pts(smallest.delta)} points, {level} % CI "
-                            f"[{_pts(smallest.ci_low)}, {_pts(smallest.ci_high)}], p = "
+                            f" ({_change(smallest.delta, sc)}, {level} % CI "
+                            f"[{_pts(smallest.ci_low, sc)}, {_pts(smallest.ci_high, sc)}], p = "
                             f"{smallest.p_value:.3g}, {smallest.p_holm:.3g} after Holm)")
             text.append(". ")
         else:
             parts = []
             for _, r in sig.sort_values("delta").iterrows():
-                parts.append(f"{_metric(r.task, r.metric)} {100 * r.value - 100 * r.delta:.1f}"
-                             f" \u2192 {100 * r.value:.1f} ({_pts(r.delta)} points, {level} % CI "
-                             f"[{_pts(r.ci_low)}, {_pts(r.ci_high)}], Holm p = {r.p_holm:.2g})")
+                sc = scales[(r.task, r.metric)]
+                parts.append(f"{_metric(r.task, r.metric)} {sc * (r.value - r.delta):.1f}"
+                             f" \u2192 {sc * r.value:.1f} ({_change(r.delta, sc)}, "
+                             f"{level} % CI [{_pts(r.ci_low, sc)}, {_pts(r.ci_high, sc)}], "
+                             f"Holm p = {r.p_holm:.2g})")
             text.append(f"{len(sig)} of {n_metrics} task metrics changed significantly after "
                         f"Holm correction: " + "; ".join(parts) + ". ")
-        fam = rows[[(t, m) in heads for t, m in zip(rows.task, rows.metric, strict=True)]]
+        # averages only over headline metrics shown in percent (accuracies)
+        fam = rows[[(t, m) in heads and scales[(t, m)] == 100
+                    for t, m in zip(rows.task, rows.metric, strict=True)]]
         means = fam.groupby("family")["delta"].mean()
         if len(means) == 2:
             text.append(f"On average the benchmarks moved {_pts(means[frames.BENCHMARKS])} "
