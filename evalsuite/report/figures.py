@@ -112,6 +112,12 @@ def categories_figure(drift: dict[str, Any], task: str | None = None) -> Figure 
         return fig
 
 
+def _main_task(drift: dict[str, Any]) -> str | None:
+    """The generation task the single-task figures show (largest, instruction tasks first)."""
+    tasks = frames.generation_tasks(drift)
+    return tasks[0] if tasks else None
+
+
 def _gen_tasks(drift: dict[str, Any]) -> list[str]:
     return frames.generation_tasks(drift)[:MAX_PANELS]
 
@@ -156,10 +162,9 @@ def lengths_figure(drift: dict[str, Any]) -> Figure | None:
 
 def patterns_figure(drift: dict[str, Any]) -> Figure | None:
     """Template-pattern rates per checkpoint on the main generation task."""
-    tasks = frames.generation_tasks(drift)
-    if not tasks:
+    task = _main_task(drift)
+    if task is None:
         return None
-    task = tasks[0]
     labels = frames.checkpoints(drift)
     first = (frames.base_distribution(drift, task) or {}).get("patterns")
     if not first:
@@ -209,10 +214,9 @@ def _shifted(d: dict[str, Any], k: int) -> tuple[list[tuple[str, float]], list[t
 
 def ngrams_figure(drift: dict[str, Any], k: int = 8) -> Figure | None:
     """The n-grams that became more and less frequent (Fightin' Words z-scores)."""
-    tasks = frames.generation_tasks(drift)
-    if not tasks:
+    task = _main_task(drift)
+    if task is None:
         return None
-    task = tasks[0]
     cands = [lab for lab in list(drift["comparisons"])[:MAX_PANELS]
              if task in drift["comparisons"][lab]["distribution"]]
     panels = [(lab, *_shifted(drift["comparisons"][lab]["distribution"][task], k))
@@ -246,10 +250,9 @@ def ngrams_figure(drift: dict[str, Any], k: int = 8) -> Figure | None:
 
 def embeddings_figure(drift: dict[str, Any]) -> Figure | None:
     """A 2-D PCA projection of response embeddings, baseline vs each candidate."""
-    tasks = frames.generation_tasks(drift)
-    if not tasks:
+    task = _main_task(drift)
+    if task is None:
         return None
-    task = tasks[0]
     panels = []
     for lab in list(drift["comparisons"])[:MAX_PANELS]:
         emb = (drift["comparisons"][lab]["distribution"].get(task) or {}).get("embeddings")
