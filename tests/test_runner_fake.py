@@ -86,6 +86,46 @@ def test_a_crash_leaves_a_partial_run_that_claims_nothing(tmp_path, fake_checkpo
     assert list((run_dir / "samples").iterdir()) == []
 
 
+def test_a_full_disk_is_one_line_and_leaves_no_half_written_samples(tmp_path, fake_checkpoint,
+                                                                    monkeypatch):
+    import errno
+
+    import evalsuite.rundir as rundir
+    from evalsuite.errors import UserError
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(runner, "build_lm", lambda *a: EchoLM("x"))
+    monkeypatch.setattr(rundir, "write_jsonl", full)
+    run_dir = tmp_path / "run"
+    with pytest.raises(UserError, match="no space left on the device") as info:
+        runner.evaluate(_cfg(run_dir, fake_checkpoint))
+    assert "\n" not in info.value.message and "run the same command again" in info.value.message
+    assert json.loads((run_dir / "manifest.json").read_text())["status"] == "partial"
+    assert list((run_dir / "samples").iterdir()) == []
+
+
+def test_rerunning_a_finished_run_answers_every_request_from_the_store(
+        tmp_path, fake_checkpoint, monkeypatch):
+    cached = ("request_cache=true", f"request_cache_dir={tmp_path / 'store'}")
+    first = EchoLM("hello world")
+    monkeypatch.setattr(runner, "build_lm", lambda *a: first)
+    runner.evaluate(_cfg(tmp_path / "a", fake_checkpoint, *cached))
+    assert first.calls == 5
+    second = EchoLM("a different answer")
+    monkeypatch.setattr(runner, "build_lm", lambda *a: second)
+    runner.evaluate(_cfg(tmp_path / "b", fake_checkpoint, *cached))
+    assert second.calls == 0  # the model was never asked
+    assert read_rows(tmp_path / "b") == read_rows(tmp_path / "a")
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert manifest["tasks"]["ifeval_offline"]["requests"] == {"requests": 5, "cached": 5}
+    third = EchoLM("uncached")
+    monkeypatch.setattr(runner, "build_lm", lambda *a: third)
+    runner.evaluate(_cfg(tmp_path / "c", fake_checkpoint, cached[1], "request_cache=false"))
+    assert third.calls == 5
+
+
 def test_a_tag_without_a_group_score_is_refused():
     from evalsuite.errors import UserError
 
