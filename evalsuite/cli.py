@@ -12,8 +12,11 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import CompactHydraException
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from evalsuite import sweeps
 from evalsuite.config import from_hydra
 from evalsuite.errors import UserError
 from evalsuite.recipe import _registry
@@ -23,6 +26,9 @@ CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 # Trained models' configs (CACHE/conf/model/NAME.yaml, written by evalsuite.recipe) join
 # the search path of every evalsuite Hydra app, command line and compose API alike.
 _registry.register_search_path()
+# ${evalsuite.gpus:N} in conf/hydra/launcher/local.yaml; registered wherever the task
+# function is imported (the command line, and submitit's and joblib's job processes).
+sweeps.register_resolvers()
 GROUPS = ("model", "backend", "suite")
 log = logging.getLogger("evalsuite")
 
@@ -45,7 +51,10 @@ def _hint(group: str, value: str) -> str:
 
 
 def precheck(argv: list[str]) -> None:
-    """Refuse unknown config names in one line, before Hydra prints a multi-line error."""
+    """Refuse unparsable overrides and unknown config names in one line, before Hydra
+    prints a multi-line error."""
+    _parse_overrides(argv)
+    sweeps.check_launcher(argv)
     for arg in argv:  # cache_dir= also moves the trained models' config directory
         m = _CACHE_OVERRIDE.match(arg)
         if m:
@@ -63,6 +72,24 @@ def precheck(argv: list[str]) -> None:
                 )
 
 
+def _parse_overrides(argv: list[str]) -> None:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    parser = OverridesParser.create()
+    for arg in argv:
+        # Hydra's flags (-m, --cfg job, -cn NAME, ...) and their values are not overrides
+        if arg.startswith("-") or "=" not in arg:
+            continue
+        try:
+            parser.parse_overrides([arg])
+        except OverrideParseException as e:
+            reason = " ".join(str(e).split())
+            raise UserError(f"cannot parse the override {arg!r} ({reason}); quote values "
+                            "with brackets or commas, e.g. 'tasks=[a,b]' or "
+                            "\"template='Q: {question}'\"") from e
+
+
 def discard_empty_dir(run_dir: Path) -> None:
     # Hydra creates the run dir (with .hydra/ and a log) before we can validate the
     # config; a run that never started must not leave a directory that looks like a run.
@@ -77,6 +104,16 @@ def fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+class SweepJobError(CompactHydraException):
+    """A sweep job's mistake. Raised rather than exiting, so that Hydra records the job as
+    failed and runs the others (an exit would kill a joblib worker, or leave submitit
+    without a result); the sweep then ends with this line and exit status 1."""
+
+
+def _in_sweep() -> bool:
+    return HydraConfig.get().mode == RunMode.MULTIRUN
+
+
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def hydra_main(cfg: DictConfig) -> None:
     from evalsuite.runner import evaluate
@@ -88,6 +125,10 @@ def hydra_main(cfg: DictConfig) -> None:
         result = evaluate(run_cfg)
     except UserError as e:
         discard_empty_dir(run_dir)
+        if _in_sweep():
+            line = f"evalsuite: sweep job {run_dir.name}: {e.message}"
+            print(line, file=sys.stderr, flush=True)  # now, and in submitit's job log
+            raise SweepJobError(line) from None
         fail(e.message, e.exit_code)
         return
     except KeyboardInterrupt:
@@ -116,6 +157,8 @@ def main() -> None:
     _interrupt_on_sigterm()
     try:
         precheck(sys.argv[1:])
+        # checkpoints=DIR -> model.path=DIR/checkpoint-100,... before Hydra parses argv
+        sys.argv[1:] = sweeps.expand_checkpoints(sys.argv[1:])
     except UserError as e:
         fail(e.message, e.exit_code)
     # Keep lm-eval/transformers from trying the hub for things already on disk when

@@ -53,10 +53,11 @@ def test_unknown_task_name(tmp_path: Path):
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("override", ["seed=notanumber", "backend.batch_size=[1"])
-def test_unparsable_override_exits_nonzero(tmp_path: Path, override: str):
+@pytest.mark.parametrize("override,needle", [("seed=notanumber", "seed must be an integer"),
+                                             ("backend.batch_size=[1", "cannot parse")])
+def test_unparsable_override_is_one_line(tmp_path: Path, override: str, needle: str):
     proc = run_cli("+model=smollm2_135m", override, f"hydra.run.dir={tmp_path / 'run'}")
-    assert proc.returncode != 0
+    _one_line_error(proc, needle)
     assert not (tmp_path / "run" / "manifest.json").exists()
 
 
