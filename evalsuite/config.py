@@ -73,6 +73,10 @@ class VLLMBackendConfig(BackendConfig):
     """CPU build: cores kept free of the engine's OpenMP threads
     (VLLM_CPU_NUM_OF_RESERVED_CPU); None keeps vLLM's default, which reserves one and
     on a 2-core machine halves the engine's compute."""
+    enable_chunked_prefill: bool | None = None
+    """None: off on the CPU build, vLLM's default elsewhere. vLLM 0.32's CPU worker
+    crashes ("CPU Generator does not use offset") when a seeded sampled request is
+    prefilled in chunks, which happens whenever a batch's prompts exceed one step."""
 
     def cpu_env(self) -> dict[str, str]:
         """Environment variables the CPU build reads; harmless on GPUs."""

@@ -158,14 +158,14 @@ class CachedLM(LM):
         sampled = method == "generate_until" and _sampled(args)
         blob = json.dumps({"ns": self.namespace, "method": method, "args": list(args),
                            # a sampled answer depends on the seed and on which repeat of
-                           # the prompt it is (the k-th repeat is seeded with seed + k)
+                           # the prompt it is (the vLLM engine seeds the k-th repeat apart)
                            "sample": [self.seed, repeat] if sampled else None},
                           sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def _answer(self, method: str, requests: list[Any], disable_tqdm: bool) -> list[Any]:
         # Requests are grouped the way the vLLM engine numbers repeats (the k-th request
-        # with one context is seeded with seed + k): by context for generations.
+        # with one context gets its own seed): by context for generations.
         seen: dict[str, int] = defaultdict(int)
         keys, groups = [], []
         for req in requests:
@@ -239,7 +239,7 @@ def _decode(method: str, answer: Any) -> Any:
 
 def _chunks(todo: list[int], groups: list[str], size: int) -> list[list[int]]:
     """Chunks of about ``size`` of the ``todo`` indices. Repeats of one request stay in
-    one chunk, so a backend that seeds the k-th repeat with seed + k sees them as in an
+    one chunk, so a backend that seeds the k-th repeat by its number sees them as in an
     uncached run."""
     by_group: dict[str, list[int]] = defaultdict(list)
     for i in todo:

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from evalsuite.backends import build_lm, check_support, close_lm
+from evalsuite.backends import answer_version, build_lm, check_support, close_lm
 from evalsuite.cache import cache_dir
 from evalsuite.checkpoint import Checkpoint, resolve
 from evalsuite.config import RunConfig, TaskConfig
@@ -255,6 +255,7 @@ def _cached(lm: Any, cfg: RunConfig, cache: Path, fp: str,
         "backend": {k: v for k, v in asdict(cfg.backend).items()
                     if k not in _NOT_ANSWER_SETTINGS},
         "versions": {k: versions.get(k) for k in _ANSWER_PACKAGES},
+        "adapter": answer_version(cfg.backend.name),
     }
     root = Path(cfg.request_cache_dir).expanduser() if cfg.request_cache_dir else cache
     store = RequestStore(store_path(root, fp, separate=cfg.request_cache_dir is not None))

@@ -39,6 +39,29 @@ def test_vllm_engine_kwargs_come_from_model_and_run():
     assert kw["data_parallel_size"] == 2 and kw["enforce_eager"] is True
 
 
+def test_chunked_prefill_is_off_on_the_cpu_build_unless_configured(monkeypatch):
+    from evalsuite.backends import vllm_engine
+    from evalsuite.checkpoint import Checkpoint
+
+    ckpt = Checkpoint("m", "/ckpt", True, "local")
+    monkeypatch.setattr(vllm_engine, "on_cpu_build", lambda: True)
+    assert vllm_engine.engine_kwargs(_cfg("backend=vllm"), ckpt)["enable_chunked_prefill"] is False
+    on = _cfg("backend=vllm", "backend.enable_chunked_prefill=true")
+    assert vllm_engine.engine_kwargs(on, ckpt)["enable_chunked_prefill"] is True
+    monkeypatch.setattr(vllm_engine, "on_cpu_build", lambda: False)  # a GPU: vLLM decides
+    assert "enable_chunked_prefill" not in vllm_engine.engine_kwargs(_cfg("backend=vllm"), ckpt)
+
+
+def test_every_sampled_request_gets_its_own_reproducible_seed():
+    from evalsuite.backends.vllm_engine import request_seed
+
+    seeds = {request_seed(1, f"prompt {i}", k) for i in range(50) for k in range(3)}
+    assert len(seeds) == 150  # no two prompts or repeats share a random stream
+    assert request_seed(1, "p", 0) == request_seed(1, "p", 0)  # a re-run draws the same
+    assert request_seed(1, "p", 0) != request_seed(2, "p", 0)
+    assert all(0 <= s < 2**31 for s in seeds) and request_seed(None, "p", 0) is None
+
+
 def test_missing_vllm_names_the_install_command(monkeypatch):
     from evalsuite.backends import vllm_engine
 

@@ -52,6 +52,12 @@ def check_support(cfg: RunConfig, output_types: dict[str, str | None]) -> None:
         )
 
 
+def answer_version(name: str) -> int:
+    """The backend module's ANSWER_VERSION: bumped when its answers to the same request
+    change (a fix in how it samples or decodes), so stored answers are not reused."""
+    return int(getattr(importlib.import_module(BACKENDS[name]), "ANSWER_VERSION", 1))
+
+
 def close_lm(lm: Any) -> None:
     """Release what the backend holds (engine processes, servers); safe to call twice."""
     close = getattr(lm, "close", None)

@@ -99,6 +99,11 @@ def build_server(cfg: RunConfig, checkpoint: Checkpoint) -> CompletionsLM:
         args += ["--max-num-seqs", str(backend.max_num_seqs)]
     if backend.data_parallel_size > 1:
         args += ["--data-parallel-size", str(backend.data_parallel_size)]
+    from evalsuite.backends.vllm_engine import chunked_prefill
+
+    chunked = chunked_prefill(backend)
+    if chunked is not None:
+        args.append("--enable-chunked-prefill" if chunked else "--no-enable-chunked-prefill")
     if model.trust_remote_code:
         args.append("--trust-remote-code")
     if model.revision:
