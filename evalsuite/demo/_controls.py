@@ -1,0 +1,178 @@
+"""The demo's controls, judged from a drift.json.
+
+Positive (a checkpoint we know has drifted): a template pattern's rate rose
+significantly, an instruction-following metric dropped significantly, and a classifier
+tells the two runs' responses apart (two-sample AUC well above 0.5).
+Negative (two sampled runs of one model): nothing is significant after Holm correction
+(task metrics, categories, instruction ids, template patterns) and the AUC is near 0.5.
+
+Patterns are tested one McNemar test each in drift.json; for the positive control they
+are Holm-corrected together within each task, so that five patterns do not get five
+chances; the negative control puts every test into one Holm correction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from evalsuite.drift.stats import holm
+
+IF_METRICS = ("prompt_level_strict_acc", "inst_level_strict_acc",
+              "prompt_level_loose_acc", "inst_level_loose_acc")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    passed: bool
+    detail: str
+
+
+@dataclass
+class Verdict:
+    control: str
+    candidate: str
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.checks) and all(c.passed for c in self.checks)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"control": self.control, "candidate": self.candidate, "passed": self.passed,
+                "checks": [asdict(c) for c in self.checks]}
+
+    def lines(self) -> list[str]:
+        head = f"{self.control} control ({self.candidate}): " + (
+            "PASSED" if self.passed else "FAILED")
+        return [head, *(f"  [{'x' if c.passed else ' '}] {c.name}: {c.detail}"
+                        for c in self.checks)]
+
+
+def _fmt_p(p: float) -> str:
+    return f"{p:.2g}" if p >= 1e-3 else f"{p:.1e}"
+
+
+def pattern_tests(comp: dict[str, Any], alpha: float) -> list[dict[str, Any]]:
+    """Every (task, pattern) row with its Holm-adjusted p (within the task's patterns)."""
+    rows = []
+    for task, dist in comp.get("distribution", {}).items():
+        pats = [dict(p, task=task) for p in dist.get("patterns", [])]
+        adjusted = holm([p["p_value"] for p in pats])
+        for p, ph in zip(pats, adjusted, strict=True):
+            p["p_holm"] = ph
+            p["significant"] = bool(ph < alpha)
+            rows.append(p)
+    return rows
+
+
+def auc_rows(comp: dict[str, Any]) -> list[tuple[str, float]]:
+    out = []
+    for task, dist in comp.get("distribution", {}).items():
+        auc = ((dist.get("embeddings") or {}).get("classifier_two_sample") or {}).get("auc")
+        if auc is not None and auc == auc:  # not NaN
+            out.append((task, float(auc)))
+    return out
+
+
+def _if_metrics(comp: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(task, m, r) for task, t in comp.get("tasks", {}).items()
+            for m, r in t.get("metrics", {}).items() if m in IF_METRICS]
+
+
+def positive(drift: dict[str, Any], candidate: str, *, min_auc: float) -> Verdict:
+    comp = drift["comparisons"][candidate]
+    alpha = float(drift["settings"]["alpha"])
+    v = Verdict("positive", candidate)
+
+    rose = [p for p in pattern_tests(comp, alpha) if p["significant"] and p["delta"] > 0]
+    if rose:
+        best = min(rose, key=lambda p: p["p_holm"])
+        detail = (f"{best['task']} {best['pattern']} {best['baseline']:.1%} -> "
+                  f"{best['candidate']:.1%} (Holm p {_fmt_p(best['p_holm'])})")
+    else:
+        detail = "no template pattern rose significantly"
+    v.checks.append(Check("template pattern rate rose", bool(rose), detail))
+
+    dropped = [(t, m, r) for t, m, r in _if_metrics(comp) if r["significant"] and r["delta"] < 0]
+    if dropped:
+        t, m, r = min(dropped, key=lambda x: x[2]["p_holm"])
+        detail = (f"{t} {m} {r['baseline']:.3f} -> {r['candidate']:.3f} "
+                  f"({r['delta']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}], "
+                  f"Holm p {_fmt_p(r['p_holm'])}); {len(dropped)} of "
+                  f"{len(_if_metrics(comp))} instruction-following metrics dropped")
+    elif not _if_metrics(comp):
+        detail = "no instruction-following task in the runs"
+    else:
+        detail = "no instruction-following metric dropped significantly"
+    v.checks.append(Check("instruction following dropped", bool(dropped), detail))
+
+    aucs = auc_rows(comp)
+    if aucs:  # any generation task whose answers a classifier tells apart
+        best = max(a for _, a in aucs)
+        v.checks.append(Check("distribution shift", best >= min_auc,
+                              "two-sample AUC " + ", ".join(f"{t} {a:.3f}" for t, a in aucs)
+                              + f" (bar {min_auc:.2f})"))
+    else:
+        v.checks.append(Check("distribution shift", False,
+                              "no embedding AUC in drift.json: compare with embeddings=true"))
+    return v
+
+
+def negative(drift: dict[str, Any], candidate: str, *, auc_tolerance: float) -> Verdict:
+    """Nothing may change. Every test of the comparison (task metrics, instruction
+    categories and ids at both levels, template patterns) goes into one Holm correction,
+    so that the control's own false-alarm rate is alpha, not alpha per family."""
+    comp = drift["comparisons"][candidate]
+    alpha = float(drift["settings"]["alpha"])
+    v = Verdict("negative", candidate)
+
+    families: dict[str, list[tuple[str, float]]] = {
+        "task metrics": [(f"{t} {m}", r["p_value"]) for t, tt in comp.get("tasks", {}).items()
+                         for m, r in tt.get("metrics", {}).items()],
+        "instruction categories": [(f"{r['task']} {r['category']} ({r['level']})",
+                                    r["p_value"]) for r in comp.get("categories", [])],
+        "instruction ids": [(f"{r['task']} {r['id']} ({r['level']})", r["p_value"])
+                            for r in comp.get("instruction_ids", [])],
+        "template patterns": [(f"{p['task']} {p['pattern']}", p["p_value"])
+                              for p in pattern_tests(comp, alpha)],
+    }
+    flat = [(fam, name, p) for fam, rows in families.items() for name, p in rows
+            if p is not None and p == p]
+    adjusted = holm([p for _, _, p in flat])
+    for family in families:
+        rows = [(name, ph) for (fam, name, _), ph in zip(flat, adjusted, strict=True)
+                if fam == family]
+        hits = [(name, ph) for name, ph in rows if ph < alpha]
+        if hits:
+            detail = "significant: " + "; ".join(f"{n} (Holm p {_fmt_p(p)})" for n, p in hits)
+        elif not rows:
+            detail = "nothing tested"
+        else:
+            detail = (f"{len(rows)} tested, smallest Holm p {_fmt_p(min(p for _, p in rows))} "
+                      f"(Holm over all {len(flat)} tests)")
+        ok = not hits and (bool(rows) or family != "task metrics")
+        v.checks.append(Check(f"no significant change in {family}", ok, detail))
+
+    aucs = auc_rows(comp)
+    if aucs:
+        far = [(t, a) for t, a in aucs if abs(a - 0.5) > auc_tolerance]
+        detail = ", ".join(f"{t} AUC {a:.3f}" for t, a in aucs) + (
+            f" (bar 0.5 +/- {auc_tolerance:.2f})")
+        v.checks.append(Check("AUC near 0.5", not far, detail))
+    else:
+        v.checks.append(Check("AUC near 0.5", False,
+                              "no embedding AUC in drift.json: compare with embeddings=true"))
+    return v
+
+
+def sampling_happened(drift: dict[str, Any], candidate: str) -> Check:
+    """A negative control compares two *different* samples; identical responses would
+    pass every check without testing anything."""
+    comp = drift["comparisons"][candidate]
+    moved = [t for t, d in comp.get("distribution", {}).items()
+             if ((d.get("lexical") or {}).get("jsd_1gram") or 0) > 0]
+    return Check("the two runs' responses differ", bool(moved),
+                 f"unigram JSD > 0 in {', '.join(moved)}" if moved
+                 else "the responses are identical: was sampling on?")

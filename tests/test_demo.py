@@ -1,0 +1,174 @@
+"""The demo and its controls.
+
+Unit tests judge hand-made drift.json dicts and real comparisons of stored runs; the
+slow test runs the negative control at small size through the demo's command line with
+the real model (two sampled vLLM runs of SmolLM2), then again to check that finished
+evaluations are reused."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from evalsuite.demo import negative, positive
+from evalsuite.demo._controls import pattern_tests
+from evalsuite.drift import CompareSettings, compare
+from tests.conftest import REPO
+from tests.stored_runs import IF_TASK, write_run
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def _metric(base: float, cand: float, p_holm: float) -> dict:
+    d = cand - base
+    return {"baseline": base, "candidate": cand, "delta": d, "ci_low": d - 0.02,
+            "ci_high": d + 0.02, "p_value": p_holm / 2, "p_holm": p_holm,
+            "significant": p_holm < 0.05}
+
+
+def _drift(*, pattern_p: float = 1e-6, if_p: float = 1e-4, auc: float = 0.9,
+           if_delta: float = -0.1) -> dict:
+    """A drift.json shaped like compare's, with the numbers the controls read."""
+    pats = [{"pattern": "writes_new_question", "n": 541, "baseline": 0.0, "candidate": 0.2,
+             "delta": 0.2, "p_value": pattern_p},
+            {"pattern": "starts_with_answer", "n": 541, "baseline": 0.0, "candidate": 0.0,
+             "delta": 0.0, "p_value": 1.0}]
+    return {"settings": {"alpha": 0.05}, "comparisons": {"tuned": {
+        "tasks": {IF_TASK: {"metrics": {
+            "inst_level_strict_acc": _metric(0.4, 0.4 + if_delta, if_p),
+            "prompt_level_strict_acc": _metric(0.3, 0.3, 1.0)}},
+            "arc_easy_offline": {"metrics": {"acc": _metric(0.5, 0.55, 0.5)}}},
+        "categories": [{"task": IF_TASK, "category": "keywords", "level": "strict",
+                        "p_value": 0.9, "p_holm": 0.9}],
+        "instruction_ids": [{"task": IF_TASK, "id": "keywords:x", "level": "strict",
+                             "p_value": 0.8, "p_holm": 0.8}],
+        "distribution": {IF_TASK: {"patterns": pats, "lexical": {"jsd_1gram": 0.1},
+                                   "embeddings": {"classifier_two_sample": {"auc": auc}}}},
+    }}}
+
+
+def test_positive_control_passes_only_when_all_three_show():
+    assert positive(_drift(), "tuned", min_auc=0.65).passed
+    for broken, failing in (({"pattern_p": 0.2}, "template pattern rate rose"),
+                            ({"if_p": 0.2}, "instruction following dropped"),
+                            ({"if_delta": +0.1}, "instruction following dropped"),
+                            ({"auc": 0.6}, "distribution shift")):
+        v = positive(_drift(**broken), "tuned", min_auc=0.65)
+        assert not v.passed, broken
+        assert [c.name for c in v.checks if not c.passed] == [failing], broken
+
+
+def test_pattern_p_values_are_holm_corrected_within_the_task():
+    # 0.03 alone is significant; Holm over two patterns doubles it to 0.06
+    rows = pattern_tests(_drift(pattern_p=0.03)["comparisons"]["tuned"], 0.05)
+    assert [round(r["p_holm"], 6) for r in rows] == [0.06, 1.0]
+    assert not positive(_drift(pattern_p=0.03), "tuned", min_auc=0.65).checks[0].passed
+
+
+def test_positive_control_without_embeddings_says_how_to_get_them():
+    d = _drift()
+    del d["comparisons"]["tuned"]["distribution"][IF_TASK]["embeddings"]
+    v = positive(d, "tuned", min_auc=0.65)
+    assert not v.passed and "embeddings=true" in v.checks[-1].detail
+
+
+def test_negative_control_fails_on_any_significant_family_or_far_auc():
+    calm = _drift(pattern_p=0.5, if_p=0.5, auc=0.52)
+    assert negative(calm, "tuned", auc_tolerance=0.1).passed
+    # one Holm correction over all 7 tests: 0.01 alone would be significant, 7 x 0.01 not
+    borderline = copy.deepcopy(calm)
+    borderline["comparisons"]["tuned"]["categories"][0]["p_value"] = 0.01
+    assert negative(borderline, "tuned", auc_tolerance=0.1).passed
+    cases = [
+        (lambda c: c["tasks"]["arc_easy_offline"]["metrics"]["acc"].update(p_value=1e-5),
+         "no significant change in task metrics"),
+        (lambda c: c["categories"][0].update(p_value=1e-5),
+         "no significant change in instruction categories"),
+        (lambda c: c["instruction_ids"][0].update(p_value=1e-5),
+         "no significant change in instruction ids"),
+        (lambda c: c["distribution"][IF_TASK]["patterns"][0].update(p_value=1e-5),
+         "no significant change in template patterns"),
+        (lambda c: c["distribution"][IF_TASK]["embeddings"]["classifier_two_sample"]
+         .update(auc=0.7), "AUC near 0.5"),
+    ]
+    for edit, failing in cases:
+        d = copy.deepcopy(calm)
+        edit(d["comparisons"]["tuned"])
+        v = negative(d, "tuned", auc_tolerance=0.1)
+        assert [c.name for c in v.checks if not c.passed] == [failing]
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("runs")
+    return {
+        "base": write_run(root / "base", "base", seed=1, if_pass=0.7, mc_pass=0.5),
+        # a known drift: 60 % of answers in the Q-A template and instructions followed less
+        "tuned": write_run(root / "tuned", "tuned", seed=2, if_pass=0.25, mc_pass=0.55,
+                           qa_share=0.6, length=8),
+        # the same model again with other random draws: no drift
+        "again": write_run(root / "again", "again", seed=3, if_pass=0.7, mc_pass=0.5),
+    }
+
+
+def test_controls_on_real_comparisons_of_stored_runs(stored):
+    settings = CompareSettings(n_boot=2000, embeddings=True)
+    drifted = compare(str(stored["base"]), [str(stored["tuned"])], settings)
+    v = positive(drifted, "tuned", min_auc=0.65)
+    assert v.passed, v.lines()
+    assert not negative(drifted, "tuned", auc_tolerance=0.1).passed
+
+    calm = compare(str(stored["base"]), [str(stored["again"])], settings)
+    n = negative(calm, "again", auc_tolerance=0.15)
+    assert n.passed, n.lines()
+    assert not positive(calm, "again", min_auc=0.65).passed
+
+
+def _demo(*args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "evalsuite.demo", *args], cwd=REPO,
+                          capture_output=True, text=True, env=env, timeout=1800)
+
+
+def test_bad_demo_settings_are_one_line(tmp_path):
+    for args, needle in ((["size=huge"], "unknown size 'huge'"),
+                         (["control=bogus"], "control must be one of"),
+                         (["backend=tpu"], "unknown backend 'tpu'"),
+                         (["control=negative", "negative.seeds=[1,1]"], "two different"),
+                         (["+recipe.stepz=3"], "unknown recipe key")):
+        r = _demo(*args)
+        assert r.returncode == 2, (args, r.stderr[-2000:])
+        last = r.stderr.strip().splitlines()[-1]
+        assert last.startswith("evalsuite: ") and needle in last, (args, r.stderr[-2000:])
+        assert "Traceback" not in r.stderr
+
+
+@pytest.mark.slow
+def test_negative_control_at_small_size_with_the_real_model(tmp_path):
+    pytest.importorskip("vllm")
+    out, runs = tmp_path / "report", tmp_path / "runs"
+    args = ["control=negative", "size=small", "backend=vllm", f"out={out}",
+            f"runs_dir={runs}",
+            "negative.eval=['suite=ifeval','max_gen_toks=48','limit=60']"]
+    r = _demo(*args)
+    assert r.returncode == 0, r.stderr[-3000:]
+    record = json.loads((out / "controls.json").read_text())
+    checks = {c["name"]: c for c in record["checks"]}
+    # the two runs really sampled different answers, and nothing drifted
+    assert checks["the two runs' responses differ"]["passed"], record
+    assert record["passed"], record
+    assert len(list(runs.iterdir())) == 2
+    assert (out / "report.md").read_text().count("The negative control") == 1
+    assert f"report: {out / 'report.md'}" in r.stdout
+
+    again = _demo(*args)  # both evaluations are reused: no model is loaded
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count("reusing the finished run") == 2
+    assert "$ python -m evalsuite " not in again.stdout
+    assert json.loads((out / "controls.json").read_text())["checks"] == record["checks"]
