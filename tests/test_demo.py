@@ -155,7 +155,7 @@ def test_negative_control_at_small_size_with_the_real_model(tmp_path):
     out, runs = tmp_path / "report", tmp_path / "runs"
     args = ["control=negative", "size=small", "backend=vllm", f"out={out}",
             f"runs_dir={runs}",
-            "negative.eval=['suite=ifeval','max_gen_toks=48','limit=60']"]
+            "negative.eval=['suite=ifeval','max_gen_toks=32','limit=50']"]
     r = _demo(*args)
     assert r.returncode == 0, r.stderr[-3000:]
     record = json.loads((out / "controls.json").read_text())

