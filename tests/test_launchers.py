@@ -275,7 +275,7 @@ def test_a_failed_job_does_not_stop_the_others(tmp_path: Path, smollm2_dir: Path
 def test_checkpoints_sweep_and_its_report(tmp_path: Path, smollm2_dir: Path):
     run = tmp_path / "run1"
     run.mkdir()
-    for step in (1500, 500):  # the same weights under two training steps
+    for step in (1500, 500, 1000):  # the same weights under three training steps
         (run / f"checkpoint-{step}").symlink_to(smollm2_dir, target_is_directory=True)
     out = tmp_path / "out"
     proc = _run("-m", "+model=smollm2_135m", f"checkpoints={run}", *TINY,
@@ -283,8 +283,8 @@ def test_checkpoints_sweep_and_its_report(tmp_path: Path, smollm2_dir: Path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     sweep = _sweep_dir(out)
     paths = [_assert_complete(sweep / f"{i}_smollm2_135m")["config"]["model"]["path"]
-             for i in range(2)]
-    assert paths == [str(run / f"checkpoint-{s}") for s in (500, 1500)]
+             for i in range(3)]
+    assert paths == [str(run / f"checkpoint-{s}") for s in (500, 1000, 1500)]
 
     report = tmp_path / "report"
     proc = _run(f"sweep={sweep}", f"out={report}", "n_boot=200", "embeddings=false",
@@ -295,5 +295,5 @@ def test_checkpoints_sweep_and_its_report(tmp_path: Path, smollm2_dir: Path):
     from evalsuite.report.figures import _sweep_x
 
     xs, ticks = _sweep_x(list(drift["sweep"]["values"].values()))
-    assert (xs, ticks) == ([500.0, 1500.0], None)  # a numeric axis: training steps
+    assert (xs, ticks) == ([500.0, 1000.0, 1500.0], None)  # a numeric axis: training steps
     assert (report / "figures" / "sweep.png").is_file()
