@@ -8,11 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import UnionType
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Any, Union, get_args, get_origin, get_type_hints
 
 from omegaconf import DictConfig, OmegaConf
 
 from evalsuite.errors import UserError
+
+if TYPE_CHECKING:
+    from evalsuite.judge import JudgeConfig
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,9 @@ class VLLMServerBackendConfig(VLLMBackendConfig):
     host: str = "127.0.0.1"
     port: int | None = None
     """None picks a free port."""
+    api_key_env: str | None = None
+    """An environment variable holding a key the server then requires (VLLM_API_KEY) and
+    the client sends: for a server bound beyond loopback. Its value is never written."""
     startup_timeout_s: float = 600.0
     extra_args: tuple[str, ...] = ()
     """More ``vllm serve`` flags, passed as they are."""
@@ -142,6 +148,17 @@ class TaskConfig:
     chat_template: bool | None = None
     """Wrap prompts in the model's chat template; None follows ``model.chat_template``.
     Benchmarks set false so that scores compare with stock lm-eval's (no template)."""
+    data_file: str | None = None
+    """A JSONL file of the user's own rows instead of the shipped data (tasks in
+    ``DATA_FILE_TASKS``); malformed rows are recorded, not fatal (evalsuite.rows)."""
+
+
+# Tasks whose loader reads ``data_file``, and the row format each expects.
+DATA_FILE_TASKS = {
+    "ifeval_offline": "IFEval rows: prompt, instruction_id_list, kwargs (key optional)",
+    "alpaca_probe_offline": "rows with an instruction",
+    "alpaca_probe_sampled_offline": "rows with an instruction",
+}
 
 
 @dataclass(frozen=True)
@@ -171,6 +188,10 @@ class RunConfig:
     the backend's default (evalsuite.runner.default_chunk_size)."""
     request_cache_dir: str | None = None
     """Where the request store lives; None: CACHE/requests."""
+    long_prompts: str = "truncate"
+    """A prompt longer than the context allows: truncate (keep its end), skip or error."""
+    judge: JudgeConfig | None = None
+    """The judge model of judged tasks (MT-Bench); None when no ``+judge=NAME``."""
 
 
 def _section(cfg: DictConfig, key: str, hint: str) -> dict[str, Any]:
@@ -263,7 +284,11 @@ def from_hydra(cfg: DictConfig, run_dir: Path) -> RunConfig:
             tcfg["gen_kwargs"]["max_gen_toks"] = _int(max_gen_toks, "max_gen_toks")
         if limit is not None:
             tcfg["limit"] = limit
-        tasks.append(_build(TaskConfig, {"name": tname, **tcfg}, f"suite.tasks.{tname}"))
+        task = _build(TaskConfig, {"name": tname, **tcfg}, f"suite.tasks.{tname}")
+        if task.data_file is not None and tname not in DATA_FILE_TASKS:
+            raise UserError(f"suite.tasks.{tname}.data_file: {tname} reads no data_file; "
+                            f"tasks that do: {', '.join(DATA_FILE_TASKS)}")
+        tasks.append(task)
 
     return RunConfig(
         model=model,
@@ -277,9 +302,28 @@ def from_hydra(cfg: DictConfig, run_dir: Path) -> RunConfig:
         request_chunk_size=(None if cfg.get("request_chunk_size") is None else
                             _positive(cfg.get("request_chunk_size"), "request_chunk_size")),
         request_cache_dir=cfg.get("request_cache_dir"),
+        long_prompts=check_policy(str(cfg.get("long_prompts", "truncate"))),
+        judge=_judge(cfg),
         task_paths=tuple(str(p) for p in (cfg.get("task_paths") or ())),
         resolved=OmegaConf.to_container(cfg, resolve=True),  # type: ignore[arg-type]
     )
+
+
+LONG_PROMPT_POLICIES = ("truncate", "skip", "error")
+
+
+def check_policy(policy: str) -> str:
+    """``long_prompts``: what to do with a prompt longer than the context allows."""
+    if policy not in LONG_PROMPT_POLICIES:
+        raise UserError(f"long_prompts must be one of {', '.join(LONG_PROMPT_POLICIES)}, "
+                        f"got {policy!r}")
+    return policy
+
+
+def _judge(cfg: DictConfig) -> JudgeConfig | None:
+    from evalsuite.judge import judge_from_hydra  # it builds on this module's classes
+
+    return judge_from_hydra(cfg.get("judge"))
 
 
 def _bool(value: Any, key: str) -> bool:

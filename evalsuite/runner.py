@@ -10,13 +10,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from evalsuite import native
 from evalsuite.backends import answer_version, build_lm, check_support, close_lm
 from evalsuite.cache import cache_dir
 from evalsuite.checkpoint import Checkpoint, resolve
 from evalsuite.config import RunConfig, TaskConfig
 from evalsuite.data import ensure_punkt_tab
-from evalsuite.errors import UserError
+from evalsuite.errors import RunFault, UserError
 from evalsuite.fingerprint import fingerprint, hub_fingerprint
+from evalsuite.longprompts import PromptGuard, context_length
 from evalsuite.records import (
     instruction_categories,
     sample_records,
@@ -24,6 +26,7 @@ from evalsuite.records import (
     task_metrics,
 )
 from evalsuite.reqcache import CachedLM, RequestStore, store_path
+from evalsuite.rows import error_records, file_info, take_malformed
 from evalsuite.rundir import RunWriter
 from evalsuite.tasks import check_fewshot, check_tasks, output_types, task_manager
 from evalsuite.versions import host, package_versions
@@ -44,10 +47,16 @@ def evaluate(cfg: RunConfig) -> RunResult:
     All validation that can fail on user input happens before the run directory is
     written, so bad input leaves no run behind.
     """
+    native.check(cfg)  # e.g. a judged task without a judge: before any work
     cache = cache_dir(cfg.cache_dir)
     ensure_punkt_tab(cache)  # before lm-eval imports IFEval, which tries to download it
-    tm = task_manager(cache, cfg.task_paths)
-    names = [t.name for t in cfg.suite.tasks]
+    data_files = {t.name: t.data_file for t in cfg.suite.tasks if t.data_file}
+    for name, path in data_files.items():
+        if not Path(path).expanduser().is_file():
+            raise UserError(f"suite.tasks.{name}.data_file {path} does not exist: fix the path")
+    tm = task_manager(cache, cfg.task_paths, data_files)
+    # native tasks (MT-Bench) are evalsuite's own, unknown to lm-eval's registry
+    names = [t.name for t in cfg.suite.tasks if not native.is_native(t.name)]
     check_tasks(tm, names)
     for t in cfg.suite.tasks:
         check_fewshot(tm, t.name, t.num_fewshot)
@@ -72,17 +81,41 @@ def evaluate(cfg: RunConfig) -> RunResult:
         writer.update_model(fingerprint=fp)
         if cfg.request_cache:
             lm = _cached(lm, cfg, cache, fp, checkpoint)
+        # outermost, so the request cache keys the prompt that was actually sent
+        lm = PromptGuard(lm, cfg.long_prompts, context_length(lm, cfg.model.max_length))
         for task in cfg.suite.tasks:
             log.info("task %s (limit %s)", task.name, task.limit)
-            if isinstance(lm, CachedLM):
-                lm.reset_stats()
-            samples, metrics, info = run_task(lm, tm, task, cfg)
-            if isinstance(lm, CachedLM):
-                info["requests"] = dict(lm.stats)
+            if isinstance(lm.inner, CachedLM):
+                lm.inner.reset_stats()
+            lm.reset()
+            samples, metrics, info = (native.run(lm, task, cfg) if native.is_native(task.name)
+                                      else run_task(lm, tm, task, cfg))
+            if isinstance(lm.inner, CachedLM):
+                info["requests"] = dict(lm.inner.stats)
+            if task.data_file:
+                info["data_file"] = file_info(task.data_file)
+                bad = take_malformed(task.data_file)
+                if bad:  # recorded, not fatal: the task ran on the good rows
+                    info["malformed_rows"] = len(bad)
+                    samples = samples + error_records(bad)
+                    log.warning("%s: %d malformed rows in %s skipped (first: line %d: %s)",
+                                task.name, len(bad), task.data_file, bad[0]["line"],
+                                bad[0]["error"])
+            restarts = getattr(lm, "server_restarts", 0)
+            if restarts:  # so far in this run: the task that saw the death has the first
+                info["server_restarts"] = restarts
+            long_prompts = lm.summary()
+            if long_prompts:
+                info["long_prompts"] = long_prompts
+                for rec in samples:
+                    note = lm.notes.get(rec.get("prompt", ""))
+                    if note:
+                        rec["long_prompt"] = note
             writer.add_task(task.name, samples, metrics, info)
         writer.finish()
     except BaseException as e:
-        if isinstance(e, UserError) and not writer.manifest["tasks"]:
+        if (isinstance(e, UserError) and not isinstance(e, RunFault)
+                and not writer.manifest["tasks"]):
             # bad input found once the model was loaded (no chat template): nothing ran,
             # so take back what the writer wrote (the CLI then removes an empty run dir)
             writer.discard()
@@ -100,8 +133,9 @@ def evaluate(cfg: RunConfig) -> RunResult:
         raise
     finally:
         close_lm(lm)
-        if isinstance(lm, CachedLM):
-            lm.store.close()
+        inner = lm.inner if isinstance(lm, PromptGuard) else lm
+        if isinstance(inner, CachedLM):
+            inner.store.close()
     return RunResult(cfg.run_dir, writer.metrics, writer.manifest)
 
 
