@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from evalsuite.atomic import write_text
 from evalsuite.cache import cache_dir
+from evalsuite.rows import read_rows, text_field
 from evalsuite.wheels import WheelFile, wheel_file
 
 if TYPE_CHECKING:
@@ -28,9 +29,10 @@ ALPACA_EVAL = WheelFile(
 
 
 def probe_dataset(cache: str | os.PathLike[str] | None = None,
-                  repeats: int = 1) -> datasets.DatasetDict:
-    """The probe set: AlpacaEval's 805 instructions, each ``repeats`` times in a row
-    (``repeat`` 0..k-1), as one ``test`` split; the row index is the sample id."""
+                  repeats: int = 1, data_file: str | None = None) -> datasets.DatasetDict:
+    """The probe set: AlpacaEval's 805 instructions (or a user's JSONL file of
+    ``{"instruction": ...}`` rows), each ``repeats`` times in a row (``repeat`` 0..k-1),
+    as one ``test`` split; the row index is the sample id."""
     import json
 
     import datasets
@@ -39,12 +41,15 @@ def probe_dataset(cache: str | os.PathLike[str] | None = None,
         from evalsuite.errors import UserError
 
         raise UserError(f"probe repeats must be a positive integer, got {repeats!r}")
-    rows = json.loads(wheel_file(ALPACA_EVAL, cache_dir(cache)).read_text(encoding="utf-8"))
+    if data_file:
+        rows = read_rows(data_file, lambda row: text_field(row, "instruction"))
+    else:
+        rows = json.loads(wheel_file(ALPACA_EVAL, cache_dir(cache)).read_text(encoding="utf-8"))
     out = {"instruction": [], "source": [], "prompt_id": [], "repeat": []}
     for i, row in enumerate(rows):
         for k in range(repeats):
             out["instruction"].append(row["instruction"])
-            out["source"].append(row["dataset"])
+            out["source"].append(str(row.get("dataset") or data_file))
             out["prompt_id"].append(i)
             out["repeat"].append(k)
     return datasets.DatasetDict({"test": datasets.Dataset.from_dict(out)})
@@ -54,17 +59,67 @@ def ifeval_path(cache: str | os.PathLike[str] | None = None) -> Path:
     return wheel_file(IFEVAL, cache_dir(cache))
 
 
-def ifeval_dataset(cache: str | os.PathLike[str] | None = None) -> datasets.DatasetDict:
-    """IFEval as lm-eval's stock task sees it: one ``train`` split of 541 rows."""
+def ifeval_dataset(cache: str | os.PathLike[str] | None = None,
+                   data_file: str | None = None) -> datasets.DatasetDict:
+    """IFEval as lm-eval's stock task sees it: one ``train`` split of 541 rows, or the
+    good rows of a user's file in IFEval's format (bad rows: evalsuite.rows)."""
     import datasets
 
-    path = ifeval_path(cache)
+    path = ifeval_path(cache) if not data_file else _good_ifeval_rows(data_file, cache)
     # A private datasets cache keyed by the file keeps the conversion from leaking
     # into (or being served stale from) the user's global HF cache.
     ds = datasets.load_dataset(
         "json", data_files={"train": str(path)}, cache_dir=str(path.parent / ".hf_datasets")
     )
     return ds
+
+
+def _good_ifeval_rows(data_file: str, cache: str | os.PathLike[str] | None) -> Path:
+    """The usable rows of a user's IFEval-format file, written where datasets' JSON
+    loader reads them (it unifies the rows' differing ``kwargs`` keys as for the stock
+    file)."""
+    import hashlib
+    import json
+
+    ensure_punkt_tab(cache)
+    rows = read_rows(data_file, ifeval_row_problem)
+    for row in rows:
+        row.setdefault("key", row["evalsuite_line"])
+    text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    target = cache_dir(cache) / "userdata" / f"ifeval-{digest}" / "rows.jsonl"
+    if not target.is_file():
+        write_text(target, text)
+    return target
+
+
+def ifeval_row_problem(row: object) -> str | None:
+    """What makes a row unusable for IFEval's checkers, or None. A row passes only if
+    every instruction builds with its arguments, as lm-eval's scoring will build it."""
+    ensure_punkt_tab()  # before the import: IFEval's module tries to download it
+    from lm_eval.tasks.ifeval import instructions_registry
+
+    problem = text_field(row, "prompt")
+    if problem:
+        return problem
+    assert isinstance(row, dict)
+    ids, kwargs = row.get("instruction_id_list"), row.get("kwargs")
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+        return "'instruction_id_list' must be a non-empty list of instruction ids"
+    if not isinstance(kwargs, list) or len(kwargs) != len(ids) or not all(
+            isinstance(k, dict) for k in kwargs):
+        return f"'kwargs' must be a list of {len(ids)} objects, one per instruction"
+    if "key" in row and (not isinstance(row["key"], int) or isinstance(row["key"], bool)):
+        return "'key' must be an integer"
+    for iid, kw in zip(ids, kwargs, strict=True):
+        cls = instructions_registry.INSTRUCTION_DICT.get(iid)
+        if cls is None:
+            return f"unknown instruction id {iid!r}"
+        try:
+            cls(iid).build_description(**{k: v for k, v in kw.items() if v})
+        except Exception as e:  # the checker's own complaint, e.g. a wrong argument name
+            return f"instruction {iid}: {type(e).__name__}: {e}"
+    return None
 
 
 def ensure_punkt_tab(cache: str | os.PathLike[str] | None = None) -> Path:

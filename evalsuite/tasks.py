@@ -14,10 +14,12 @@ if TYPE_CHECKING:
 TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
 
 
-def task_manager(cache: Path, extra_paths: tuple[str, ...] = ()) -> TaskManager:
+def task_manager(cache: Path, extra_paths: tuple[str, ...] = (),
+                 data_files: dict[str, str] | None = None) -> TaskManager:
     """A TaskManager that sees stock lm-eval tasks, ours, and the user's ``task_paths``.
 
-    Our tasks get the cache path through the task metadata.
+    Our tasks get the cache path, and the user's data files by task, through the task
+    metadata.
     """
     from lm_eval.tasks import TaskManager
 
@@ -29,7 +31,10 @@ def task_manager(cache: Path, extra_paths: tuple[str, ...] = ()) -> TaskManager:
         if not path.is_dir():
             raise UserError(f"task_paths entry {p} is not a directory: fix or remove it")
         paths.append(str(path))
-    return TaskManager(include_path=paths, metadata={"evalsuite_cache": str(cache)})
+    metadata: dict[str, Any] = {"evalsuite_cache": str(cache)}
+    if data_files:
+        metadata["evalsuite_data_files"] = dict(data_files)
+    return TaskManager(include_path=paths, metadata=metadata)
 
 
 def check_tasks(tm: TaskManager, names: list[str]) -> None:

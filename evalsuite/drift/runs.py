@@ -60,7 +60,9 @@ def load_run(path: str | Path) -> Run:
         if not file.is_file():
             raise UserError(f"{path}: metrics.json names {task} but {file.name} is missing")
         with open(file, encoding="utf-8") as f:
-            samples[task] = [json.loads(line) for line in f if line.strip()]
+            rows = [json.loads(line) for line in f if line.strip()]
+        # malformed data rows have a record of their error but no prompt or answer
+        samples[task] = [r for r in rows if "error" not in r]
     return Run(path=path, manifest=manifest, metrics=metrics, samples=samples)
 
 

@@ -16,5 +16,7 @@ __all__ = ["agg_inst_level_acc", "load_ifeval", "process_results"]
 
 
 def load_ifeval(**kwargs: Any):
-    """lm-eval calls this with the task metadata; `evalsuite_cache` names the cache."""
-    return ifeval_dataset(kwargs.get("evalsuite_cache"))
+    """lm-eval calls this with the task metadata: `evalsuite_cache` names the cache,
+    `evalsuite_data_files` a user's own file per task (`suite.tasks.T.data_file`)."""
+    files = kwargs.get("evalsuite_data_files") or {}
+    return ifeval_dataset(kwargs.get("evalsuite_cache"), files.get("ifeval_offline"))

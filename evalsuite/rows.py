@@ -1,0 +1,85 @@
+"""A user's own data file for a task (``suite.tasks.TASK.data_file=PATH``), read row by row.
+
+A JSONL file where one row is broken (not JSON, a field missing or of the wrong type, an
+instruction id the checker does not know) must not end the run: the task runs on the
+good rows, with the same scoring as on a clean file, and every bad row becomes a sample
+record holding its line number and what is wrong with it. lm-eval loads the data inside
+its evaluator, so the loader leaves the bad rows here, keyed by the file, and the runner
+collects them after the task (``take_malformed``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from evalsuite.errors import UserError
+
+Validator = Callable[[Any], str | None]
+"""A row -> None if it is usable, else what is wrong with it (one short phrase)."""
+
+_lock = threading.Lock()
+_malformed: dict[str, list[dict[str, Any]]] = {}
+
+
+def read_rows(path: str | Path, validate: Validator) -> list[dict[str, Any]]:
+    """The good rows of a JSONL file, each with ``evalsuite_line``; bad ones are kept
+    aside for ``take_malformed``. A file with no good row at all is a user error."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise UserError(f"data_file {path} does not exist: fix the path")
+    good: list[dict[str, Any]] = []
+    bad: list[dict[str, Any]] = []
+    with open(file, encoding="utf-8", errors="replace") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                bad.append({"line": n, "error": f"not valid JSON ({e.msg} at column {e.colno})",
+                            "text": line.rstrip("\n")[:500]})
+                continue
+            problem = validate(row)
+            if problem is not None:
+                bad.append({"line": n, "error": problem, "text": line.rstrip("\n")[:500]})
+                continue
+            good.append({**row, "evalsuite_line": n})
+    if not good:
+        first = f" (line {bad[0]['line']}: {bad[0]['error']})" if bad else ""
+        raise UserError(f"data_file {path} has no usable row{first}: fix the file")
+    with _lock:
+        _malformed[str(file.resolve())] = bad
+    return good
+
+
+def take_malformed(path: str | Path) -> list[dict[str, Any]]:
+    """The bad rows the last read of ``path`` set aside (and forget them)."""
+    with _lock:
+        return _malformed.pop(str(Path(path).expanduser().resolve()), [])
+
+
+def error_records(bad: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Sample records for bad rows: no prompt was sent and nothing was scored."""
+    return [{"sample_id": f"line-{b['line']}", "error": f"line {b['line']}: {b['error']}",
+             "prompt": None, "response": None, "scores": {}, "doc": {"text": b["text"]}}
+            for b in bad]
+
+
+def file_info(path: str | Path) -> dict[str, Any]:
+    """What the manifest records about a data file: where, and its sha256."""
+    file = Path(path).expanduser().resolve()
+    return {"path": str(file), "sha256": hashlib.sha256(file.read_bytes()).hexdigest()}
+
+
+def text_field(row: Any, key: str) -> str | None:
+    if not isinstance(row, dict):
+        return f"a row must be a JSON object, got {type(row).__name__}"
+    value = row.get(key)
+    if not isinstance(value, str) or not value.strip():
+        return f"'{key}' must be a non-empty string" + ("" if key in row else ", and is missing")
+    return None
