@@ -10,12 +10,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from evalsuite.redact import redact
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
 def write_text(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` atomically (same-directory temp file + rename)."""
+    """Replace ``path`` with ``text`` atomically (same-directory temp file + rename), with
+    secrets masked (evalsuite.redact)."""
+    text = redact(text)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

@@ -16,7 +16,7 @@ from hydra.errors import CompactHydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from evalsuite import sweeps
+from evalsuite import redact, sweeps
 from evalsuite.config import from_hydra
 from evalsuite.errors import UserError
 from evalsuite.recipe import _registry
@@ -29,7 +29,7 @@ _registry.register_search_path()
 # ${evalsuite.gpus:N} in conf/hydra/launcher/local.yaml; registered wherever the task
 # function is imported (the command line, and submitit's and joblib's job processes).
 sweeps.register_resolvers()
-GROUPS = ("model", "backend", "suite")
+GROUPS = ("model", "backend", "suite", "judge")
 log = logging.getLogger("evalsuite")
 
 # `+model=a,b` / `model=a` / `++suite=x`: simple comma lists we can check up front.
@@ -100,7 +100,7 @@ def discard_empty_dir(run_dir: Path) -> None:
 
 
 def fail(message: str, code: int) -> None:
-    print(f"evalsuite: {message}", file=sys.stderr)
+    print(f"evalsuite: {redact.redact(message)}", file=sys.stderr)
     sys.exit(code)
 
 
@@ -119,6 +119,7 @@ def hydra_main(cfg: DictConfig) -> None:
     from evalsuite.runner import evaluate
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    _keep_secrets_out(cfg, run_dir)
     try:
         run_cfg = from_hydra(cfg, run_dir)
         log.info("resolved config:\n%s", _yaml(run_cfg.resolved))
@@ -136,6 +137,18 @@ def hydra_main(cfg: DictConfig) -> None:
         return
     print(results_table(result.metrics, result.manifest["tasks"]))
     print(f"run directory: {run_dir}")
+
+
+def _keep_secrets_out(cfg: DictConfig, run_dir: Path) -> None:
+    """Mask secrets in every log line from now on, and in the copies of the config and
+    overrides Hydra has already written (a key typed into an override lands there)."""
+    from omegaconf import OmegaConf
+
+    redact.register(OmegaConf.select(cfg, "backend.api_key_env", default=None))
+    redact.install_log_filter()
+    for name in ("config.yaml", "overrides.yaml", "hydra.yaml"):
+        redact.redact_file(run_dir / ".hydra" / name)
+    redact.redact_file(run_dir.parent / "multirun.yaml")  # a sweep's own copy
 
 
 def _yaml(obj: object) -> str:

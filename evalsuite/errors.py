@@ -17,6 +17,13 @@ class UserError(Exception):
         return self.message
 
 
+class RunFault(UserError):
+    """Something broke during the run (a server died twice): one line like bad input, but
+    the run directory is kept, marked ``partial``, so the same command can continue it."""
+
+    exit_code = 1
+
+
 def first_line(error: BaseException) -> str:
     """The first line of an exception's message (or its type), for a one-line report."""
     return (str(error).strip().splitlines() or [type(error).__name__])[0]

@@ -40,11 +40,19 @@ def tmp(tmp_path_factory, smollm2_dir) -> Path:
     return d
 
 
+SERVER_KEY = "sk-served-key-0123456789"
+
+
 @pytest.fixture(scope="module")
 def runs(tmp: Path) -> dict[str, Path]:
     port = free_port("127.0.0.1")
     out = {}
-    for backend, extra in (("hf", []), ("vllm_server", [f"backend.port={port}"])):
+    # The server requires a key: from the environment (backend.api_key_env), and typed
+    # into its flags as well, where vLLM logs it and the manifest's config holds it.
+    os.environ["EVALSUITE_SERVED_KEY"] = SERVER_KEY
+    keyed = [f"backend.port={port}", "backend.api_key_env=EVALSUITE_SERVED_KEY",
+             f"backend.extra_args=[--api-key,{SERVER_KEY}]"]
+    for backend, extra in (("hf", []), ("vllm_server", keyed)):
         proc = run_cli(*_common(tmp), f"backend={backend}", *extra,
                        f"hydra.run.dir={tmp / backend}", cwd=tmp)
         assert proc.returncode == 0, proc.stderr[-4000:]
@@ -64,6 +72,15 @@ def test_server_run_matches_transformers(runs):
     assert hm.keys() == vm.keys()
     for task in hm:
         assert hm[task] == pytest.approx(vm[task])
+
+
+def test_the_server_key_reaches_no_file(runs):
+    files = [f for f in runs["vllm_server"].rglob("*") if f.is_file()]
+    assert {"vllm_server.log", "manifest.json", "overrides.yaml"} <= {f.name for f in files}
+    for f in files:
+        assert SERVER_KEY not in f.read_text(errors="replace"), f
+    manifest = json.loads((runs["vllm_server"] / "manifest.json").read_text())
+    assert manifest["config"]["backend"]["extra_args"] == ["--api-key", "***"]
 
 
 def test_server_log_is_kept_and_server_is_gone(runs):
@@ -156,3 +173,68 @@ def test_interrupt_stops_the_server(tmp, sig):
     assert port_is_free("127.0.0.1", port)
     assert json.loads((run_dir / "manifest.json").read_text())["status"] == "partial"
     assert not list(Path(tempfile.gettempdir()).glob("evalsuite-vllm-*"))
+
+
+def _server_pid(port: int) -> int | None:
+    for p in vllm_processes():
+        cmd = p["cmdline"] or []
+        if "vllm.entrypoints.openai.api_server" in " ".join(cmd) and str(port) in cmd:
+            return p["pid"]
+    return None
+
+
+def _stored(db: Path) -> int:
+    import sqlite3
+
+    if not db.exists():
+        return 0
+    with sqlite3.connect(db, timeout=30) as con:
+        try:
+            return con.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
+        except sqlite3.OperationalError:  # the table is not there yet
+            return 0
+
+
+def test_a_server_that_dies_is_restarted_once_then_the_run_fails_cleanly(tmp):
+    """SIGKILL the real server after the first stored chunk: it is started again and the
+    chunk in flight is answered; kill it again after the second: one line, exit 1, the
+    run marked partial, both finished chunks kept in the request store, no server left."""
+    run_dir, store = tmp / "server_dies", tmp / "server_dies_store"
+    port = free_port("127.0.0.1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "evalsuite", "+model=smollm2_135m", "backend=vllm_server",
+         f"backend.port={port}", "backend.max_retries=1", "tasks=[ifeval_offline]",
+         "limit=8", "max_gen_toks=64", "request_cache=true", "request_chunk_size=2",
+         f"request_cache_dir={store}", f"hydra.run.dir={run_dir}"],
+        cwd=tmp, env={**os.environ}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    kills = []
+    try:
+        deadline = time.monotonic() + 400
+        for rows in (2, 4):  # after the first chunk, then after the second
+            while time.monotonic() < deadline and proc.poll() is None:
+                db = next(iter(store.glob("*.sqlite")), None)
+                if db is not None and _stored(db) >= rows:
+                    break
+                time.sleep(0.05)
+            pid = _server_pid(port)
+            assert pid is not None, "no server to kill"
+            os.killpg(pid, signal.SIGKILL)
+            kills.append(pid)
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert len(set(kills)) == 2  # the second kill hit the restarted server
+    assert proc.returncode == 1, err[-3000:]
+    assert "starting it again, once" in err
+    lines = [x[x.index("evalsuite:"):] for x in err.splitlines() if "evalsuite:" in x]
+    assert len(lines) == 1
+    assert "vLLM server died again" in lines[0] and "run the same command" in lines[0]
+    assert "Traceback" not in err
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "partial"
+    db = next(iter(store.glob("*.sqlite")))
+    assert 4 <= _stored(db) < 8  # the two finished chunks, not the whole task
+    assert vllm_processes() == []
+    assert port_is_free("127.0.0.1", port)

@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 import os
 from typing import Any
+from urllib.parse import urlsplit
 
 from lm_eval.models.openai_completions import LocalChatCompletion, LocalCompletionsAPI
 
 from evalsuite.backends.server import ManagedServer
 from evalsuite.checkpoint import Checkpoint
 from evalsuite.config import OpenAIBackendConfig, RunConfig, VLLMServerBackendConfig
-from evalsuite.errors import UserError
+from evalsuite.errors import RunFault, UserError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,42 @@ class _KeyFromEnv:
 
 class CompletionsLM(_KeyFromEnv, LocalCompletionsAPI):
     server: ManagedServer | None = None
+    server_restarts = 0
+    """How often the managed server died and was started again (at most once a run)."""
+
+    # A server that dies mid-run (killed for memory, a crashed engine) is started again
+    # once and the failed call repeated; finished chunks are in the request cache either
+    # way. A second death ends the run with one line.
+    def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[Any]:
+        return self._surviving(super().generate_until, requests, disable_tqdm)
+
+    def loglikelihood(self, requests: list[Any], disable_tqdm: bool = False) -> list[Any]:
+        return self._surviving(super().loglikelihood, requests, disable_tqdm)
+
+    def loglikelihood_rolling(self, requests: list[Any], disable_tqdm: bool = False) -> list[Any]:
+        return self._surviving(super().loglikelihood_rolling, requests, disable_tqdm)
+
+    def _surviving(self, call: Any, requests: list[Any], disable_tqdm: bool) -> list[Any]:
+        while True:
+            try:
+                return call(requests, disable_tqdm=disable_tqdm)
+            except Exception as e:
+                server = self.server
+                if server is None:
+                    raise unreachable(self.base_url, e) from None
+                code = server.exit_code()
+                if code is None:
+                    raise  # the server is up: not a death, the caller sees the error
+                why = f"exit code {code}: {server.last_error()}"
+                if self.server_restarts >= 1:
+                    raise RunFault(
+                        f"the vLLM server died again ({why}); finished tasks and stored "
+                        f"answers are kept: run the same command to continue "
+                        f"(log: {server.log_path})") from None
+                self.server_restarts += 1
+                log.warning("the vLLM server died (%s); starting it again, once", why)
+                server.restart()
+                self.base_url = f"{server.base_url}/v1/completions"
 
     def close(self) -> None:
         if self.server is not None:
@@ -47,8 +84,26 @@ class CompletionsLM(_KeyFromEnv, LocalCompletionsAPI):
 
 
 class ChatLM(_KeyFromEnv, LocalChatCompletion):
+    def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[Any]:
+        try:
+            return super().generate_until(requests, disable_tqdm=disable_tqdm)
+        except Exception as e:
+            raise unreachable(self.base_url, e) from None
+
     def close(self) -> None:
         pass
+
+
+def unreachable(url: str, error: Exception) -> Exception:
+    """An endpoint that cannot be reached is a one-line fault (finished tasks kept);
+    any other error is returned as it is."""
+    import aiohttp
+    import requests
+
+    if isinstance(error, aiohttp.ClientConnectionError | requests.ConnectionError):
+        return RunFault(f"cannot reach the endpoint {url} ({first_line(error)}): check "
+                        "backend.base_url and that the server runs; finished tasks are kept")
+    return error
 
 
 def supported_output_types(cfg: RunConfig) -> frozenset[str]:
@@ -110,6 +165,13 @@ def build_server(cfg: RunConfig, checkpoint: Checkpoint) -> CompletionsLM:
         args += ["--revision", model.revision]
     args += list(backend.extra_args)
     env = backend.cpu_env()
+    if backend.api_key_env:
+        key = os.environ.get(backend.api_key_env)
+        if not key:
+            raise UserError(f"backend.api_key_env names {backend.api_key_env}, which is not "
+                            f"set: export {backend.api_key_env}=... or set "
+                            "backend.api_key_env=null")
+        env["VLLM_API_KEY"] = key  # by environment, not argv: ps shows argv to every user
     server = ManagedServer(args, backend.host, backend.port, cfg.run_dir / "vllm_server.log",
                            env, backend.startup_timeout_s).start()
     try:
@@ -119,6 +181,7 @@ def build_server(cfg: RunConfig, checkpoint: Checkpoint) -> CompletionsLM:
         server.stop()
         raise
     lm.server = server
+    lm.api_key_env = backend.api_key_env
     return lm
 
 
@@ -129,6 +192,9 @@ def build_openai(cfg: RunConfig, checkpoint: Checkpoint) -> CompletionsLM | Chat
     if not backend.base_url:
         raise UserError("backend=openai needs backend.base_url, e.g. "
                         "backend.base_url=http://127.0.0.1:8000/v1")
+    if urlsplit(backend.base_url).password:
+        raise UserError("backend.base_url holds a password: put the key in an environment "
+                        "variable and name it in backend.api_key_env")
     if backend.api_key_env and backend.api_key_env not in os.environ:
         raise UserError(f"backend.api_key_env names {backend.api_key_env}, which is not set: "
                         f"export {backend.api_key_env}=... or set backend.api_key_env=null")

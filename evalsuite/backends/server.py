@@ -21,6 +21,7 @@ import urllib.request
 from pathlib import Path
 
 from evalsuite.errors import UserError
+from evalsuite.redact import redact_file
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,19 @@ class ManagedServer:
             raise
         return self
 
+    def exit_code(self) -> int | None:
+        """The server's exit code once it has died (killed: minus the signal); None while
+        it runs or after ``stop``."""
+        return None if self.proc is None else self.proc.poll()
+
+    def restart(self) -> ManagedServer:
+        """Stop what is left of a dead server and start it again, on the same port if that
+        is still free (a client keeps its URL), else on a new one."""
+        self.stop()
+        if not port_is_free(self.host, self.port):
+            self.port = free_port(self.host)
+        return self.start()
+
     def _wait_healthy(self) -> None:
         assert self.proc is not None
         deadline = time.monotonic() + self.startup_timeout_s
@@ -137,6 +151,8 @@ class ManagedServer:
         if self._tmpdir is not None:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None
+        # vLLM logs its arguments, an --api-key among them
+        redact_file(self.log_path)
 
 
 def _wait_group_gone(pgid: int, timeout_s: float) -> None:
