@@ -59,8 +59,10 @@ def summarize(drift: dict[str, Any]) -> list[str]:
             text.append(f"{len(sig)} of {n_metrics} task metrics changed significantly after "
                         f"Holm correction: " + "; ".join(parts) + ". ")
         # averages only over headline metrics shown in percent (accuracies)
-        fam = rows[[(t, m) in heads and scales[(t, m)] == 100
-                    for t, m in zip(rows.task, rows.metric, strict=True)]]
+        # .loc: an empty mask (no task metric, e.g. only unscored or unjudged answers)
+        # must select no rows, not no columns
+        fam = rows.loc[[(t, m) in heads and scales[(t, m)] == 100
+                        for t, m in zip(rows.task, rows.metric, strict=True)]]
         means = fam.groupby("family")["delta"].mean()
         if len(means) == 2:
             text.append(f"On average the benchmarks moved {_pts(means[frames.BENCHMARKS])} "
