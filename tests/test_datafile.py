@@ -112,7 +112,7 @@ def test_malformed_rows_are_recorded_and_the_run_goes_on(tmp_path: Path):
                    f"+suite.tasks.alpaca_probe_offline.data_file={probe}",
                    f"hydra.run.dir={run}")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "3 malformed rows" in proc.stderr
+    assert "3 malformed rows" in proc.stdout + proc.stderr
 
     rows = read_samples(run)
     scored = [r for r in rows if "error" not in r]

@@ -149,6 +149,7 @@ def test_bad_demo_settings_are_one_line(tmp_path):
         assert "Traceback" not in r.stderr
 
 
+@pytest.mark.extended  # CI: the controls on real stored runs; the setup runs the demo
 @pytest.mark.slow
 def test_negative_control_at_small_size_with_the_real_model(tmp_path):
     pytest.importorskip("vllm")

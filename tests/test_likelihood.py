@@ -67,6 +67,7 @@ def test_scorer_matches_the_scores_of_generation(scorer):
     np.testing.assert_allclose(got, ref[0].numpy(), atol=2e-4)
 
 
+@pytest.mark.extended  # CI: test_scorer_matches_the_scores_of_generation
 def test_identical_models_and_a_perturbed_one(scorer, smollm2_dir, tmp_path):
     import torch
 

@@ -1,8 +1,8 @@
 """Prompts longer than the model's context: truncated, skipped or refused, and recorded.
 
 The unit tests wrap a recording fake LM with the real SmolLM2 tokenizer; the slow ones
-run the real model through the CLI with a context cut down to 200 tokens, so that some
-IFEval prompts (with the chat template) no longer fit next to 128 new tokens.
+run the real model through the CLI with a context cut down to 136 tokens, so that some
+IFEval prompts (with the chat template) no longer fit next to 64 new tokens.
 """
 
 from __future__ import annotations
@@ -129,15 +129,14 @@ def test_unknown_policy_is_one_line(tmp_path: Path):
 
 def _run(tmp_path: Path, policy: str, backend: str = "hf") -> subprocess.CompletedProcess:
     return run_cli("+model=smollm2_135m", f"backend={backend}", "tasks=[ifeval_offline]",
-                   "limit=6", "max_gen_toks=128", "model.max_length=200",
+                   "limit=6", "max_gen_toks=64", "model.max_length=136",
                    f"long_prompts={policy}", f"hydra.run.dir={tmp_path}/{policy}")
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("backend", ["hf", "vllm"])
-def test_real_run_truncates_and_skips_with_recorded_reasons(tmp_path: Path, backend: str):
-    truncated = _run(tmp_path, "truncate", backend)
-    assert truncated.returncode == 0, truncated.stderr[-2000:]
+def _truncated(tmp_path: Path, backend: str) -> list[dict]:
+    """A truncate run: the rows, checked."""
+    proc = _run(tmp_path, "truncate", backend)
+    assert proc.returncode == 0, proc.stderr[-2000:]
     rows = read_rows(tmp_path / "truncate")
     cut = [r for r in rows if "long_prompt" in r]
     assert cut, "no IFEval prompt of the first 6 exceeds 72 tokens: the test lost its point"
@@ -148,9 +147,22 @@ def test_real_run_truncates_and_skips_with_recorded_reasons(tmp_path: Path, back
         assert r["response"]  # the model answered the truncated prompt
     manifest = json.loads((tmp_path / "truncate" / "manifest.json").read_text())
     assert manifest["tasks"]["ifeval_offline"]["long_prompts"] == {
-        "policy": "truncate", "context_length": 200, "truncated": len(cut), "skipped": 0}
+        "policy": "truncate", "context_length": 136, "truncated": len(cut), "skipped": 0}
+    return rows
 
-    skipped = _run(tmp_path, "skip", backend)
+
+@pytest.mark.slow
+def test_real_run_truncates_on_vllm(tmp_path: Path):
+    """vLLM's engine would refuse a prompt past max_model_len: it gets the fitted one."""
+    _truncated(tmp_path, "vllm")
+
+
+@pytest.mark.slow
+def test_real_run_truncates_skips_and_refuses_with_recorded_reasons(tmp_path: Path):
+    rows = _truncated(tmp_path, "hf")
+    cut = [r for r in rows if "long_prompt" in r]
+
+    skipped = _run(tmp_path, "skip")
     assert skipped.returncode == 0, skipped.stderr[-2000:]
     rows2 = read_rows(tmp_path / "skip")
     gone = [r for r in rows2 if "long_prompt" in r]
@@ -161,7 +173,7 @@ def test_real_run_truncates_and_skips_with_recorded_reasons(tmp_path: Path, back
     fit = {r["sample_id"]: r["response"] for r in rows if "long_prompt" not in r}
     assert fit == {r["sample_id"]: r["response"] for r in rows2 if "long_prompt" not in r}
 
-    refused = _run(tmp_path, "error", backend)
+    refused = _run(tmp_path, "error")
     assert refused.returncode != 0
     lines = [x[x.index("evalsuite:"):] for x in refused.stderr.splitlines() if "evalsuite:" in x]
     assert len(lines) == 1

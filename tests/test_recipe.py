@@ -280,7 +280,8 @@ def test_repeat_is_a_cache_hit(trained):
     assert time.monotonic() - start < 60
 
 
-@pytest.mark.parametrize("backend", ["hf", "vllm"])
+# vllm: CI's setup (the demo) evaluates the trained checkpoint through +model on vLLM
+@pytest.mark.parametrize("backend", ["hf", pytest.param("vllm", marks=pytest.mark.extended)])
 def test_trained_checkpoint_evaluates_through_plus_model(trained, backend: str,
                                                          tmp_path: Path):
     if backend == "vllm":

@@ -63,9 +63,9 @@ class CompletionsLM(_KeyFromEnv, LocalCompletionsAPI):
                 server = self.server
                 if server is None:
                     raise unreachable(self.base_url, e) from None
-                code = server.exit_code()
+                code = server.died()
                 if code is None:
-                    raise  # the server is up: not a death, the caller sees the error
+                    raise  # the server is up and healthy: not a death; the caller sees it
                 why = f"exit code {code}: {server.last_error()}"
                 if self.server_restarts >= 1:
                     raise RunFault(

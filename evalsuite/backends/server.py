@@ -89,6 +89,29 @@ class ManagedServer:
         it runs or after ``stop``."""
         return None if self.proc is None else self.proc.poll()
 
+    def died(self, grace_s: float = 10.0) -> int | None:
+        """After a failed request: the exit code if the server has died, else None. A
+        killed server's connections can break a moment before its process is reaped,
+        and a server whose engine died may linger unhealthy, so wait a little and ask
+        /health before calling it alive."""
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline:
+            code = self.exit_code()
+            if code is not None:
+                return code
+            if self._healthy():
+                return None
+            time.sleep(0.5)
+        code = self.exit_code()
+        return code if code is not None else -1  # up but never healthy again: dead to us
+
+    def _healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.base_url}/health", timeout=2) as r:
+                return r.status == 200
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+            return False
+
     def restart(self) -> ManagedServer:
         """Stop what is left of a dead server and start it again, on the same port if that
         is still free (a client keeps its URL), else on a new one."""
