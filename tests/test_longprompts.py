@@ -151,6 +151,7 @@ def _truncated(tmp_path: Path, backend: str) -> list[dict]:
     return rows
 
 
+@pytest.mark.extended  # CI: the guard is the same for every backend (the hf test below)
 @pytest.mark.slow
 def test_real_run_truncates_on_vllm(tmp_path: Path):
     """vLLM's engine would refuse a prompt past max_model_len: it gets the fitted one."""

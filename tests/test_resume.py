@@ -79,6 +79,9 @@ def test_sigkill_then_resume_gives_the_uninterrupted_metrics(tmp_path, smollm2_d
     # (a finished run run again calls the model for nothing: test_runner_fake)
 
 
+# extended; CI runs test_vllm_server::test_interrupt_stops_the_server[SIGINT] and,
+# for resume, the SIGKILL test
+@pytest.mark.extended
 def test_ctrl_c_marks_the_run_partial_in_one_line_and_the_rerun_continues(tmp_path,
                                                                           smollm2_dir):
     store, run_dir = tmp_path / "store", tmp_path / "run"

@@ -91,6 +91,9 @@ def test_server_log_is_kept_and_server_is_gone(runs):
     assert json.loads((vs / "manifest.json").read_text())["status"] == "complete"
 
 
+# extended; CI runs the same completions client against the keyed vllm_server run, and
+# test_redact builds backend=openai
+@pytest.mark.extended
 def test_openai_backend_against_a_running_endpoint(tmp, smollm2_dir, monkeypatch, runs):
     """An endpoint evalsuite did not start: it is used, not stopped; the key never lands."""
     monkeypatch.setenv("EVALSUITE_TEST_KEY", "sk-secret-value-123")
