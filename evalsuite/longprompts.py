@@ -24,6 +24,7 @@ from lm_eval.api.model import LM
 from evalsuite.backends.genparams import DEFAULT_MAX_GEN_TOKS
 from evalsuite.config import check_policy
 from evalsuite.errors import UserError
+from evalsuite.lmwrap import WrappedLM
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +40,12 @@ def context_length(lm: Any, configured: int | None) -> int | None:
     return None
 
 
-class PromptGuard(LM):
+class PromptGuard(WrappedLM):
     """Wraps an lm-eval ``LM``; generation prompts that do not fit are truncated, skipped
     or refused before the backend sees them. Everything else is the wrapped LM's."""
 
     def __init__(self, inner: LM, policy: str, max_length: int | None) -> None:
-        super().__init__()
-        self.inner = inner
+        super().__init__(inner)
         self.policy = check_policy(policy)
         self.max_length = max_length
         self.tokenizer_ = getattr(inner, "tokenizer", None)
@@ -57,30 +57,6 @@ class PromptGuard(LM):
         """False where there is nothing to measure with (a chat endpoint's server-side
         tokenizer): the server then decides."""
         return self.max_length is not None and hasattr(self.tokenizer_, "encode")
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "inner":
-            raise AttributeError(name)
-        return getattr(self.inner, name)
-
-    @property
-    def rank(self) -> int:
-        return getattr(self.inner, "rank", 0)
-
-    @property
-    def world_size(self) -> int:
-        return getattr(self.inner, "world_size", 1)
-
-    @property
-    def tokenizer_name(self) -> str:
-        return self.inner.tokenizer_name
-
-    def apply_chat_template(self, chat_history: list[dict[str, str]],
-                            add_generation_prompt: bool = True) -> str:
-        return self.inner.apply_chat_template(chat_history, add_generation_prompt)
-
-    def chat_template(self, chat_template: bool | str = False) -> str | None:
-        return self.inner.chat_template(chat_template)
 
     def loglikelihood(self, requests: list[Any], disable_tqdm: bool = False) -> list[Any]:
         # the backends left-truncate scored contexts themselves (the continuation is kept)
@@ -151,10 +127,6 @@ class PromptGuard(LM):
     def reset(self) -> None:
         self.notes = {}
 
-    def close(self) -> None:
-        close = getattr(self.inner, "close", None)
-        if callable(close):
-            close()
 
 
 def _where(req: Any) -> str:

@@ -29,6 +29,8 @@ from typing import Any
 
 from lm_eval.api.model import LM
 
+from evalsuite.lmwrap import WrappedLM
+
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
@@ -93,7 +95,7 @@ def _sampled(args: Sequence[Any]) -> bool:
     return bool(kw.get("do_sample")) or float(kw.get("temperature") or 0.0) > 0.0
 
 
-class CachedLM(LM):
+class CachedLM(WrappedLM):
     """Wraps an lm-eval ``LM``: answers come from the store when they can, else from it.
 
     Attributes it does not define (tokenizer, chat templates, ...) are the wrapped LM's.
@@ -101,8 +103,7 @@ class CachedLM(LM):
 
     def __init__(self, inner: LM, store: RequestStore, namespace: dict[str, Any],
                  seed: int, chunk_size: int = 64, keep_logprobs: bool = False) -> None:
-        super().__init__()
-        self.inner = inner
+        super().__init__(inner)
         self.store = store
         # whether answers carry their logprobs is part of the key: a store filled without
         # them must not answer a run that wants them
@@ -115,31 +116,6 @@ class CachedLM(LM):
         inner_table = getattr(inner, "response_logprobs", None)
         self.response_logprobs: dict[str, list[Any]] | None = (
             None if inner_table is None or not keep_logprobs else defaultdict(list))
-
-    def __getattr__(self, name: str) -> Any:
-        # only called for attributes not found normally: delegate to the wrapped LM
-        if name == "inner":
-            raise AttributeError(name)
-        return getattr(self.inner, name)
-
-    @property
-    def rank(self) -> int:
-        return getattr(self.inner, "rank", 0)
-
-    @property
-    def world_size(self) -> int:
-        return getattr(self.inner, "world_size", 1)
-
-    @property
-    def tokenizer_name(self) -> str:
-        return self.inner.tokenizer_name
-
-    def apply_chat_template(self, chat_history: list[dict[str, str]],
-                            add_generation_prompt: bool = True) -> str:
-        return self.inner.apply_chat_template(chat_history, add_generation_prompt)
-
-    def chat_template(self, chat_template: bool | str = False) -> str | None:
-        return self.inner.chat_template(chat_template)
 
     def reset_stats(self) -> None:
         self.stats = {"requests": 0, "cached": 0}
@@ -222,10 +198,6 @@ class CachedLM(LM):
             value["logprobs"] = queue.pop(0) if queue else None
         return value
 
-    def close(self) -> None:
-        close = getattr(self.inner, "close", None)
-        if callable(close):
-            close()
 
 
 def _decode(method: str, answer: Any) -> Any:
