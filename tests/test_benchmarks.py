@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from evalsuite.tasks import TASKS_DIR
+from evalsuite.tasks.registry import TASKS_DIR
 from tests.conftest import read_rows, run_cli
 
 # Our task -> the stock lm-eval task it copies.
@@ -65,7 +65,7 @@ def _comparable(value):
 
 @pytest.fixture(scope="module")
 def tm(cache):
-    from evalsuite.tasks import task_manager
+    from evalsuite.tasks.registry import task_manager
 
     return task_manager(cache)
 
@@ -118,7 +118,7 @@ def test_offline_data_has_the_hub_splits(tm, cache, task):
 
 
 def test_arc_test_split_has_the_stock_schema(cache):
-    from evalsuite import benchdata
+    from evalsuite.tasks import benchdata
 
     ds = benchdata.arc("ARC-Challenge", cache)
     assert ds["test"].features == ds["validation"].features
@@ -130,7 +130,7 @@ def test_arc_test_split_has_the_stock_schema(cache):
 
 
 def test_mmlu_offline_has_all_questions(cache):
-    from evalsuite import benchdata
+    from evalsuite.tasks import benchdata
 
     subjects = [p.stem.removeprefix("mmlu_offline_")
                 for p in (TASKS_DIR / "mmlu_offline").glob("mmlu_offline_*.yaml")]
@@ -140,7 +140,7 @@ def test_mmlu_offline_has_all_questions(cache):
 
 
 def test_boolq_labels_follow_super_glue(cache):
-    from evalsuite import benchdata
+    from evalsuite.tasks import benchdata
 
     val = benchdata.boolq(cache)["validation"]
     assert set(val.column_names) == {"question", "passage", "idx", "label"}
@@ -221,7 +221,7 @@ def test_gsm8k_uses_the_stock_eight_shot_prompt(run):
 
 
 def test_groups_and_tags_report_their_members_output_type(tm):
-    from evalsuite.tasks import output_types
+    from evalsuite.tasks.registry import output_types
 
     # a chat endpoint is refused up front for these, as for a single log-likelihood task
     assert output_types(tm, ["mmlu_offline", "ai2_arc_offline", "gsm8k_cot_offline"]) == {

@@ -22,7 +22,7 @@ def _one_line_error(proc, *needles: str) -> str:
 def test_unknown_model_name(tmp_path: Path):
     proc = run_cli("+model=no_such_model", f"hydra.run.dir={tmp_path / 'run'}")
     line = _one_line_error(proc, "unknown model 'no_such_model'", "smollm2_135m")
-    assert "conf/model/no_such_model.yaml" in line
+    assert "model/no_such_model.yaml" in line and "--config-dir" in line
     assert not (tmp_path / "run").exists()
 
 

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from evalsuite.cli import CONF_DIR, options
+from evalsuite.cli._common import options
 from evalsuite.config import from_hydra
 from evalsuite.errors import UserError
+from evalsuite.resources import CONF_DIR
 
 MODELS = options("model")
 SUITES = options("suite")

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from evalsuite.data import ifeval_path, ifeval_row_problem
 from evalsuite.drift.runs import load_run
 from evalsuite.errors import UserError
-from evalsuite.rows import error_records, read_rows, take_malformed, text_field
+from evalsuite.tasks.data import ifeval_path, ifeval_row_problem
+from evalsuite.tasks.rows import error_records, read_rows, take_malformed, text_field
 
 from .conftest import read_rows as read_samples
 from .conftest import run_cli

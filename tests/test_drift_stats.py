@@ -241,7 +241,7 @@ def test_instruction_level_metrics_use_the_prompt_as_unit():
 def test_labels_tell_runs_of_the_same_model_apart():
     from pathlib import Path
 
-    from evalsuite.drift.compare import labels
+    from evalsuite.drift.analysis import labels
     from evalsuite.drift.runs import Run
 
     def run(path: str, name: str) -> Run:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from evalsuite.checkpoint import convert_embedded
 from evalsuite.config import EmbeddedWeights
 from evalsuite.errors import UserError
-from evalsuite.wheels import WheelFile, wheel_file
+from evalsuite.models.checkpoint import convert_embedded
+from evalsuite.storage.wheels import WheelFile, wheel_file
 
 
 def test_checkpoint_is_a_plain_hf_model(smollm2_dir: Path):

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from evalsuite import ifbench
-from evalsuite.records import sample_records, skipped_instructions
+from evalsuite.run.lmeval import sample_records, skipped_instructions
+from evalsuite.tasks import ifbench
 from tests.conftest import REPO, read_rows, run_cli
 
 METRICS = set(ifbench.METRICS)
@@ -233,7 +233,7 @@ def test_checkers_import_and_score_without_network(cache):
         real_download = nltk.download
         fake_spacy = types.ModuleType("spacy")  # a spaCy imported before must stay
         sys.modules["spacy"] = fake_spacy
-        from evalsuite import ifbench
+        from evalsuite.tasks import ifbench
         lib = ifbench.checkers({str(cache)!r})
         assert sys.modules["spacy"] is fake_spacy and "spacy.cli" not in sys.modules
         assert nltk.download is real_download
@@ -252,7 +252,7 @@ def test_checkers_import_and_score_without_network(cache):
 
 
 def test_lm_eval_loads_the_task(cache):
-    from evalsuite.tasks import task_manager
+    from evalsuite.tasks.registry import task_manager
 
     task = task_manager(cache, []).load(["ifbench_offline"])["tasks"]["ifbench_offline"]
     assert task.config.metadata["version"] == 1.0

@@ -12,10 +12,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from lm_eval.api.model import LM
 
-import evalsuite.runner as runner
-from evalsuite.atomic import write_json, write_jsonl
-from evalsuite.chat import generate, greedy, render, uses_template
-from evalsuite.cli import CONF_DIR, options
+import evalsuite.run.runner as runner
+from evalsuite.cli._common import options
 from evalsuite.config import from_hydra
 from evalsuite.errors import UserError
 from evalsuite.judge import (
@@ -30,8 +28,11 @@ from evalsuite.judge import (
     single_prompt,
     win_rates,
 )
-from evalsuite.mtbench import judge_prompts, questions
-from evalsuite.native._mtbench import answer
+from evalsuite.resources import CONF_DIR
+from evalsuite.run.native._mtbench import answer
+from evalsuite.storage.atomic import write_json, write_jsonl
+from evalsuite.tasks.chat import generate, greedy, render, uses_template
+from evalsuite.tasks.mtbench import judge_prompts, questions
 from tests.conftest import read_rows
 
 
@@ -375,8 +376,8 @@ def test_generate_sends_lm_eval_instances_in_order():
 def test_two_mtbench_runs_compare_sample_by_sample(tmp_path, cache):
     # MT-Bench records as the task writes them (answered, then judged), stored in two run
     # directories: evalsuite.compare pairs them by sample id like any task
-    from evalsuite.drift.compare import CompareSettings, compare
-    from evalsuite.rundir import RunWriter
+    from evalsuite.drift.analysis import CompareSettings, compare
+    from evalsuite.run.rundir import RunWriter
 
     prompts = judge_prompts(cache)
     for name, rating in (("base", "3"), ("cand", "8")):
@@ -386,9 +387,11 @@ def test_two_mtbench_runs_compare_sample_by_sample(tmp_path, cache):
         grade(records, lambda chats, task, lm=lm: [lm.reply(str(c)) for c in chats], prompts,
               "mtbench_offline")
         metrics, _ = aggregate(records)
-        writer = RunWriter(tmp_path / name, {"model": {"name": name}})
+        writer = RunWriter(tmp_path / name, {"model": {"name": name},
+                                                "backend": {"name": "fake"}, "suite": "mtbench"})
         writer.add_task("mtbench_offline", records, metrics,
-                        {"version": 1.0, "output_type": "generate_until"})
+                        {"version": 1.0, "output_type": "generate_until",
+                         "n_samples": len(records)})
         writer.finish()
     drift = compare(tmp_path / "base", [tmp_path / "cand"],
                     CompareSettings(n_boot=200, embeddings=False))
@@ -406,7 +409,7 @@ def test_every_judge_config_composes_into_a_judge(name, tmp_path):
         pairwise = compose("pairwise", [f"+judge={name}", "baseline=a", "candidate=b"])
     assert cfg.judge is not None and cfg.judge.max_gen_toks >= 1
     assert cfg.judge.backend.name in ("hf", "vllm", "vllm_server", "openai")
-    from evalsuite.judge.__main__ import settings_from
+    from evalsuite.cli.judge import settings_from
 
     _, _, judge, settings = settings_from(pairwise)
     assert judge == cfg.judge and settings.tasks is None and settings.limit is None
@@ -426,7 +429,7 @@ def test_the_judge_backend_can_be_swapped_from_the_command_line(tmp_path):
 def test_a_comparison_without_any_task_metric_still_renders(tmp_path):
     # all judgments unparsable (or only unscored answers): drift.json has no metric rows,
     # and the report must still render rather than fail on an empty selection
-    from evalsuite.drift.compare import CompareSettings, compare
+    from evalsuite.drift.analysis import CompareSettings, compare
     from evalsuite.report import render_report
 
     base = _store(tmp_path / "base", ["one answer", "two answers"])

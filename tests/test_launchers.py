@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from evalsuite.config.sweeps import check_launcher, checkpoint_dirs, expand_checkpoints
 from evalsuite.errors import UserError
-from evalsuite.sweeps import check_launcher, checkpoint_dirs, expand_checkpoints
 from tests.conftest import REPO
 
 # one tiny real job: two ARC-Easy questions (8 log-likelihoods) on SmolLM2-135M
@@ -175,7 +175,7 @@ def test_launcher_configs_resolve(monkeypatch):
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from evalsuite.cli import CONF_DIR
+    from evalsuite.resources import CONF_DIR
 
     def launcher(*overrides: str) -> dict:
         with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
@@ -292,7 +292,7 @@ def test_checkpoints_sweep_and_its_report(tmp_path: Path, smollm2_dir: Path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     drift = json.loads((report / "drift.json").read_text())
     assert drift["sweep"]["key"] == "model.path"
-    from evalsuite.report.figures import _sweep_x
+    from evalsuite.report.sweep_figure import _sweep_x
 
     xs, ticks = _sweep_x(list(drift["sweep"]["values"].values()))
     assert (xs, ticks) == ([500.0, 1000.0, 1500.0], None)  # a numeric axis: training steps

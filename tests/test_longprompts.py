@@ -16,7 +16,7 @@ import pytest
 from lm_eval.api.instance import Instance
 
 from evalsuite.errors import UserError
-from evalsuite.longprompts import PromptGuard, context_length
+from evalsuite.models.longprompts import PromptGuard, context_length
 
 from .conftest import read_rows, run_cli
 

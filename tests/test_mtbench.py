@@ -121,9 +121,9 @@ def test_mtbench_end_to_end_with_a_real_judge(mtbench_run: Path):
 def test_pairwise_judging_of_two_stored_runs_with_a_real_judge(mtbench_run: Path, tmp_path: Path):
     from hydra import compose, initialize_config_dir
 
-    from evalsuite.cli import CONF_DIR
     from evalsuite.config import from_hydra
-    from evalsuite.runner import evaluate
+    from evalsuite.resources import CONF_DIR
+    from evalsuite.run.runner import evaluate
 
     # the candidate: the same model with shorter answers, run in this process
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from evalsuite.data import probe_dataset
 from evalsuite.errors import UserError
+from evalsuite.tasks.data import probe_dataset
 
 
 def test_probe_set_has_the_805_alpaca_eval_instructions(cache):

@@ -16,7 +16,7 @@ import nltk
 def no_download(*a, **k):
     raise AssertionError("nltk.download was called")
 nltk.download = no_download
-from evalsuite.data import ensure_punkt_tab, ifeval_dataset
+from evalsuite.tasks.data import ensure_punkt_tab, ifeval_dataset
 root = ensure_punkt_tab(sys.argv[1])
 found = nltk.data.find("tokenizers/punkt_tab/english/")
 assert str(found).startswith(str(root)), (found, root)

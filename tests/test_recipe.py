@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from evalsuite.cli import CONF_DIR, options, precheck
+from evalsuite.cli._common import options, precheck
 from evalsuite.errors import UserError
 from evalsuite.recipe import (
     TEMPLATES,
@@ -28,6 +28,7 @@ from evalsuite.recipe import (
 )
 from evalsuite.recipe._data import jsonl
 from evalsuite.recipe._train import batches, lr_at, pack, train
+from evalsuite.resources import CONF_DIR
 from tests.conftest import REPO, run_cli
 
 # --- template ---------------------------------------------------------------------------

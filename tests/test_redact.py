@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from evalsuite import redact
-from evalsuite.atomic import write_json
+from evalsuite.storage import redact
+from evalsuite.storage.atomic import redact_file, write_json
 
 from .conftest import run_cli
 
@@ -69,9 +69,9 @@ def test_log_records_and_tracebacks_are_masked(key_in_env):
 def test_redact_file_rewrites_only_when_needed(key_in_env, tmp_path: Path):
     log = tmp_path / "server.log"
     log.write_text(f"non-default args: {{'api_key': ['{KEY}']}}\n")
-    redact.redact_file(log)
+    redact_file(log)
     assert log.read_text() == "non-default args: {'api_key': ['***']}\n"
-    redact.redact_file(tmp_path / "missing.log")  # nothing to do, no error
+    redact_file(tmp_path / "missing.log")  # nothing to do, no error
 
 
 def test_a_key_typed_into_an_override_reaches_no_file(key_in_env, tmp_path: Path):

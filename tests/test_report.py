@@ -310,7 +310,7 @@ def test_several_candidates_one_missing_a_task_and_a_raw_score(runs, tmp_path):
 
 
 def test_sweep_axis_is_numeric_only_for_training_steps():
-    from evalsuite.report.figures import _sweep_x
+    from evalsuite.report.sweep_figure import _sweep_x
 
     assert _sweep_x(["/c/run/checkpoint-1000", "/c/run/checkpoint-500"]) == ([1000.0, 500.0],
                                                                             None)

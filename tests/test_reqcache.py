@@ -11,7 +11,7 @@ import pytest
 from lm_eval.api.instance import Instance
 from lm_eval.api.model import LM
 
-from evalsuite.reqcache import CachedLM, RequestStore
+from evalsuite.models.reqcache import CachedLM, RequestStore
 
 
 class FakeLM(LM):

@@ -12,9 +12,9 @@ import pytest
 from hydra import compose, initialize_config_dir
 from lm_eval.api.model import LM
 
-import evalsuite.runner as runner
-from evalsuite.cli import CONF_DIR
+import evalsuite.run.runner as runner
 from evalsuite.config import from_hydra
+from evalsuite.resources import CONF_DIR
 from tests.conftest import read_rows
 
 
@@ -90,7 +90,7 @@ def test_a_full_disk_is_one_line_and_leaves_no_half_written_samples(tmp_path, fa
                                                                     monkeypatch):
     import errno
 
-    import evalsuite.rundir as rundir
+    import evalsuite.run.rundir as rundir
     from evalsuite.errors import UserError
 
     def full(*args, **kwargs):

@@ -21,7 +21,7 @@ class FakeEngine:
 
 
 def _generate(tok, token_ids: list[int], until: list[str]) -> str:
-    from evalsuite.backends.vllm_engine import VLLMEngineLM
+    from evalsuite.models.backends.vllm_engine import VLLMEngineLM
 
     lm = VLLMEngineLM(FakeEngine(token_ids), tok, max_model_len=2048, seed=0)
     req = SimpleNamespace(args=("Hi", {"until": until, "max_gen_toks": 8, "do_sample": False}))

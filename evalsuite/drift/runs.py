@@ -6,13 +6,10 @@ samples/TASK.jsonl) without the package's runner or any model.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from evalsuite.errors import UserError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,31 +36,16 @@ class Run:
 
 
 def load_run(path: str | Path) -> Run:
-    """Read a run directory; only tasks named in metrics.json (finished ones) are kept."""
-    path = Path(path).expanduser()
-    manifest_path = path / "manifest.json"
-    if not manifest_path.is_file():
-        raise UserError(f"{path} is not a run directory (no manifest.json): pass the "
-                        "directory `python -m evalsuite` printed")
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        metrics_path = path / "metrics.json"
-        metrics = (json.loads(metrics_path.read_text(encoding="utf-8"))
-                   if metrics_path.is_file() else {})
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path}: unreadable run file ({e}); re-run that evaluation") from None
-    if manifest.get("status") != "complete":
-        log.warning("%s is a partial run; comparing its %d finished task(s)", path, len(metrics))
-    samples = {}
-    for task in metrics:
-        file = path / "samples" / f"{task}.jsonl"
-        if not file.is_file():
-            raise UserError(f"{path}: metrics.json names {task} but {file.name} is missing")
-        with open(file, encoding="utf-8") as f:
-            rows = [json.loads(line) for line in f if line.strip()]
-        # malformed data rows have a record of their error but no prompt or answer
-        samples[task] = [r for r in rows if "error" not in r]
-    return Run(path=path, manifest=manifest, metrics=metrics, samples=samples)
+    """Read a run directory through the typed records (evalsuite.schema); only tasks
+    named in metrics.json (finished ones) are kept, and malformed data rows (a record of
+    their error, no prompt or answer) are left out."""
+    from evalsuite.schema import dump
+    from evalsuite.schema import load_run as load_records
+
+    rec = load_records(path)
+    samples = {task: [dump(r) for r in recs if r.error is None]
+               for task, recs in rec.samples.items()}
+    return Run(path=rec.path, manifest=dump(rec.manifest), metrics=rec.metrics, samples=samples)
 
 
 def samples_frame(run: Run) -> pd.DataFrame:

@@ -1,7 +1,7 @@
 """Judged tasks: a judge model of its own config grades answers (MT-Bench single-answer
 grading) or compares two runs' answers with positions swapped (pairwise)."""
 
-from evalsuite.judge._config import NO_JUDGE, JudgeConfig, judge_from_hydra
+from evalsuite.config.judge import NO_JUDGE, JudgeConfig, judge_from_hydra
 from evalsuite.judge._model import Judge, open_judge, same_model, shared_judge
 from evalsuite.judge._pairwise import combine, pair_prompt, parse_verdict, win_rates
 from evalsuite.judge._runs import PairwiseSettings, judge_runs

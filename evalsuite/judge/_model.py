@@ -9,10 +9,11 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from evalsuite.chat import Message, generate, greedy, render, stops, uses_template
-from evalsuite.checkpoint import Checkpoint
 from evalsuite.config import RunConfig
-from evalsuite.judge._config import JudgeConfig
+from evalsuite.config.judge import JudgeConfig
+from evalsuite.models.checkpoint import Checkpoint
+from evalsuite.models.factory import cached_lm, model_fingerprint
+from evalsuite.tasks.chat import Message, generate, greedy, render, stops, uses_template
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +40,8 @@ class Judge:
     def close(self) -> None:
         if not self.owned:
             return
-        from evalsuite.backends import close_lm
-        from evalsuite.reqcache import CachedLM
+        from evalsuite.models.backends import close_lm
+        from evalsuite.models.reqcache import CachedLM
 
         close_lm(self.lm)
         if isinstance(self.lm, CachedLM):
@@ -63,11 +64,10 @@ def same_model(judge: JudgeConfig, run: RunConfig) -> bool:
 
 def shared_judge(judge: JudgeConfig, run: RunConfig, lm: Any, cache: Path) -> Judge:
     """The evaluated model's own LM as the judge (no second copy in memory)."""
-    from evalsuite.checkpoint import resolve
-    from evalsuite.runner import _fingerprint
+    from evalsuite.models.checkpoint import resolve
 
     checkpoint = resolve(run.model, cache)
-    fp = _fingerprint(checkpoint, run, cache)
+    fp = model_fingerprint(checkpoint, run, cache)
     templated = uses_template(lm, judge.model.chat_template)
     return Judge(lm, judge, _identity(judge, checkpoint, fp, True, templated), templated,
                  owned=False)
@@ -75,9 +75,8 @@ def shared_judge(judge: JudgeConfig, run: RunConfig, lm: Any, cache: Path) -> Ju
 
 def open_judge(judge: JudgeConfig, run: RunConfig, cache: Path) -> Judge:
     """Load the judge model on its backend, behind the request cache when ``run`` uses one."""
-    from evalsuite.backends import build_lm
-    from evalsuite.checkpoint import resolve
-    from evalsuite.runner import _cached, _fingerprint
+    from evalsuite.models.backends import build_lm
+    from evalsuite.models.checkpoint import resolve
 
     # a judge's vllm_server keeps its log apart from the evaluated model's
     cfg = replace(run, model=judge.model, backend=judge.backend, store_logprobs=False,
@@ -89,7 +88,7 @@ def open_judge(judge: JudgeConfig, run: RunConfig, cache: Path) -> Judge:
         fp = f"endpoint:{served}@{getattr(judge.backend, 'base_url', None)}"
     else:
         checkpoint = resolve(judge.model, cache)
-        fp = _fingerprint(checkpoint, cfg, cache)
+        fp = model_fingerprint(checkpoint, cfg, cache)
     if cfg.run_dir != run.run_dir:
         cfg.run_dir.mkdir(parents=True, exist_ok=True)
     log.info("judge %s on backend %s", judge.model.name, judge.backend.name)
@@ -97,9 +96,9 @@ def open_judge(judge: JudgeConfig, run: RunConfig, cache: Path) -> Judge:
     try:
         templated = uses_template(lm, judge.model.chat_template)
         if cfg.request_cache:
-            lm = _cached(lm, cfg, cache, fp, checkpoint)
+            lm = cached_lm(lm, cfg, cache, fp, checkpoint)
     except BaseException:
-        from evalsuite.backends import close_lm
+        from evalsuite.models.backends import close_lm
 
         close_lm(lm)
         raise

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from evalsuite.chat import Message
-from evalsuite.mtbench import JudgePrompt
+from evalsuite.tasks.chat import Message
+from evalsuite.tasks.mtbench import JudgePrompt
 
 _VERDICT = re.compile(r"\[\[([ABC])\]\]")
 OUTCOMES = ("win", "tie", "loss")

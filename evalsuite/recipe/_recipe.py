@@ -19,18 +19,18 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from evalsuite.atomic import write_json, write_jsonl
-from evalsuite.cache import cache_dir
-from evalsuite.errors import UserError
-from evalsuite.recipe._data import QAData, load_pairs
-from evalsuite.recipe._registry import (
+from evalsuite.config.search_path import (
     find_model_yaml,
     shipped_model_names,
     user_conf_dir,
     write_model_yaml,
 )
+from evalsuite.errors import UserError
+from evalsuite.recipe._data import QAData, load_pairs
 from evalsuite.recipe._settings import RECIPE_VERSION, RecipeSettings, cache_key
 from evalsuite.recipe._template import Template, template
+from evalsuite.storage.atomic import write_json, write_jsonl
+from evalsuite.storage.cachedir import cache_dir
 
 log = logging.getLogger("evalsuite.recipe")
 SCHEMA_VERSION = 1
@@ -62,8 +62,8 @@ def _data(settings: RecipeSettings) -> QAData:
 
 def run(settings: RecipeSettings) -> RecipeResult:
     """Train (or find in the cache) the checkpoint these settings describe."""
-    from evalsuite.checkpoint import resolve
-    from evalsuite.fingerprint import fingerprint, hub_fingerprint
+    from evalsuite.models.checkpoint import resolve
+    from evalsuite.storage.fingerprint import fingerprint, hub_fingerprint
 
     if settings.name in shipped_model_names():
         raise UserError(f"name {settings.name!r} is a shipped model config: choose another "
@@ -95,9 +95,9 @@ def _train_and_save(settings: RecipeSettings, location: str, base_fp: str, data:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from evalsuite.fingerprint import fingerprint
     from evalsuite.recipe._train import batches, pack, train
-    from evalsuite.versions import host, package_versions
+    from evalsuite.storage.fingerprint import fingerprint
+    from evalsuite.storage.provenance import host, package_versions
 
     t = settings.train
     threads = settings.threads or os.cpu_count() or 1

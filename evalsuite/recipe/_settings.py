@@ -11,7 +11,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from evalsuite.config import EmbeddedWeights, ModelConfig, _build
+from evalsuite.config import EmbeddedWeights, ModelConfig, build
 from evalsuite.errors import UserError
 
 # Bumped when training changes in a way the settings do not show, so that old
@@ -71,7 +71,7 @@ def _load_model_yaml(path: Any) -> dict[str, Any]:
 
 def base_model(name: str, path: str | None, cache: str | None) -> ModelConfig:
     """The base model's config: a shipped or trained model name, optionally another path."""
-    from evalsuite.recipe._registry import find_model_yaml, model_names
+    from evalsuite.config.search_path import find_model_yaml, model_names
 
     found = find_model_yaml(name, cache)
     if found is None:
@@ -79,9 +79,9 @@ def base_model(name: str, path: str | None, cache: str | None) -> ModelConfig:
                         f"{', '.join(model_names(cache))} or set base_path=CHECKPOINT_DIR")
     data = _load_model_yaml(found)
     emb = data.pop("embedded", None)
-    model = _build(ModelConfig, data, f"base model {name}")
+    model = build(ModelConfig, data, f"base model {name}")
     if emb is not None:
-        model = replace(model, embedded=_build(EmbeddedWeights, emb, "base.embedded"))
+        model = replace(model, embedded=build(EmbeddedWeights, emb, "base.embedded"))
     if path is not None:  # any local checkpoint, trained with the named config's settings
         local = Path(str(path)).expanduser().resolve()
         if not (local / "config.json").is_file():
@@ -103,7 +103,7 @@ def from_hydra(cfg: DictConfig) -> RecipeSettings:
     if unknown:
         raise UserError(f"unknown recipe key(s) {', '.join(unknown)}; allowed: "
                         f"{', '.join(sorted(top | train_keys))}")
-    train = _build(TrainSettings, {k: d[k] for k in train_keys if k in d}, "recipe")
+    train = build(TrainSettings, {k: d[k] for k in train_keys if k in d}, "recipe")
     errors = []
     for key in ("steps", "batch_size", "seq_len"):
         if getattr(train, key) < 1:
@@ -118,7 +118,7 @@ def from_hydra(cfg: DictConfig) -> RecipeSettings:
     if name is not None and (not isinstance(name, str) or not NAME.match(name)):
         errors.append(f"name must be a config name (letters, digits, _ . -), got {name!r}")
     elif name is not None:
-        from evalsuite.recipe._registry import shipped_model_names
+        from evalsuite.config.search_path import shipped_model_names
 
         if name in shipped_model_names():
             errors.append(f"name {name!r} is a shipped model config: choose another name=")

@@ -9,11 +9,8 @@ Everything is rendered from drift.json alone, so a report can be re-rendered lat
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
-
-from evalsuite.errors import UserError
 
 
 def render_report(drift: dict[str, Any], out: Path) -> dict[str, Any]:
@@ -21,11 +18,11 @@ def render_report(drift: dict[str, Any], out: Path) -> dict[str, Any]:
 
     Returns {"tables": [names], "figures": {name: [paths]}, "report": path}.
     """
-    from evalsuite.atomic import write_text
     from evalsuite.report.document import build
     from evalsuite.report.figures import write_figures
     from evalsuite.report.summary import summarize
     from evalsuite.report.tables import write_tables
+    from evalsuite.storage.atomic import write_text
 
     out = Path(out)
     tables = write_tables(drift, out / "tables")
@@ -38,20 +35,12 @@ def render_report(drift: dict[str, Any], out: Path) -> dict[str, Any]:
 
 
 def load_drift(path: Path) -> dict[str, Any]:
-    """drift.json from a compare directory (or the file itself), with a clear error."""
-    path = Path(path)
-    file = path / "drift.json" if path.is_dir() else path
-    if not file.is_file():
-        raise UserError(f"no drift.json at {path}: run python -m evalsuite.compare "
-                        "baseline=RUN_DIR candidate=RUN_DIR first")
-    try:
-        drift = json.loads(file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise UserError(f"{file} is not valid JSON ({e}); re-run the comparison") from None
-    if not isinstance(drift, dict) or "comparisons" not in drift:
-        raise UserError(f"{file} is not a drift report (no 'comparisons'); re-run "
-                        "python -m evalsuite.compare")
-    return drift
+    """drift.json from a compare directory (or the file itself), validated through the
+    typed records (evalsuite.schema), as the dict the renderers read."""
+    from evalsuite.schema import dump
+    from evalsuite.schema import load_drift as load_report
+
+    return dump(load_report(path))
 
 
 __all__ = ["load_drift", "render_report"]

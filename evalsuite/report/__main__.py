@@ -1,34 +1,7 @@
-"""``python -m evalsuite.report COMPARE_DIR``: render (again) the tables, figures and
-report of a stored comparison from its drift.json."""
+"""``python -m evalsuite.report COMPARE_DIR``: render a stored comparison again."""
 
-from __future__ import annotations
+from evalsuite.cli.report import main
 
-import argparse
-import sys
-from pathlib import Path
-
-from evalsuite.cli import fail
-from evalsuite.errors import UserError
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m evalsuite.report", description=__doc__)
-    parser.add_argument("compare_dir", type=Path, help="a directory holding drift.json")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="where to write (default: the compare directory)")
-    args = parser.parse_args(argv)
-    from evalsuite.report import load_drift, render_report
-
-    try:
-        drift = load_drift(args.compare_dir)
-        out = args.out or (args.compare_dir if args.compare_dir.is_dir()
-                           else args.compare_dir.parent)
-        result = render_report(drift, out)
-    except UserError as e:
-        fail(e.message, e.exit_code)
-        return
-    print(f"report: {result['report']}")
-
-
+# The guard matters: vLLM spawns engine processes that re-import __main__.
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -55,7 +55,7 @@ def figure(width: float, height: float, **kw) -> Iterator[Figure]:
 
 def save(fig: Figure, stem: Path) -> list[Path]:
     """STEM.png (300 dpi) and STEM.pdf, written whole or not at all, without dates."""
-    from evalsuite.atomic import replace_into
+    from evalsuite.storage.atomic import replace_into
 
     stem.parent.mkdir(parents=True, exist_ok=True)
     out = []

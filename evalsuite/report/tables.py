@@ -10,9 +10,9 @@ from typing import Any
 
 import pandas as pd
 
-from evalsuite.atomic import write_text
 from evalsuite.report import frames
 from evalsuite.report.textable import Cell, Column, Table, tex_escape
+from evalsuite.storage.atomic import write_text
 
 SIG, RAW = "*", "\u2020"  # significant after Holm; before correction only
 SIG_TEX, RAW_TEX = "*", r"\dagger"

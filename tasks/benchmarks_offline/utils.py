@@ -1,4 +1,4 @@
-"""Data loaders (evalsuite.benchdata) and lm-eval's own helper functions for the
+"""Data loaders (evalsuite.tasks.benchdata) and lm-eval's own helper functions for the
 offline copies of stock benchmark tasks.
 
 Helpers are re-exported, never rewritten: the prompts and scores must equal stock
@@ -15,7 +15,7 @@ from lm_eval.tasks.winogrande.preprocess_winogrande import (
     doc_to_text,
 )
 
-from evalsuite import benchdata
+from evalsuite.tasks import benchdata
 
 __all__ = [
     "doc_to_choice",

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from evalsuite.ifbench import agg_inst_level_acc, checkers, ifbench_dataset, score
+from evalsuite.tasks.ifbench import agg_inst_level_acc, checkers, ifbench_dataset, score
 
 __all__ = ["agg_inst_level_acc", "load_ifbench", "process_results"]
 

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from evalsuite.data import ensure_punkt_tab, ifeval_dataset
+from evalsuite.tasks.data import ensure_punkt_tab, ifeval_dataset
 
 # IFEval's scoring module tries nltk.download("punkt_tab") when imported; make the
 # offline copy findable first, so this task also works under plain `lm-eval run

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from evalsuite import benchdata
+from evalsuite.tasks import benchdata
 
 
 def load_mmlu(subject: str, **kw: Any):

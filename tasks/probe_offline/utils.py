@@ -4,7 +4,7 @@ cross-likelihood measures)."""
 
 from typing import Any
 
-from evalsuite.data import probe_dataset
+from evalsuite.tasks.data import probe_dataset
 
 
 def load_probe(**kwargs: Any):

@@ -1,6 +1,0 @@
-"""backend=vllm_server: see evalsuite.backends.endpoint."""
-
-from evalsuite.backends.endpoint import build_server as build
-from evalsuite.backends.endpoint import supported_output_types
-
-__all__ = ["build", "supported_output_types"]

@@ -1,0 +1,148 @@
+"""``python -m evalsuite.compare baseline=RUN_DIR candidate=RUN_DIR [out=DIR]``
+(or ``sweep=SWEEP_DIR``).
+
+Reads stored run directories only, writes ``OUT/drift.json`` and renders the report
+(tables/, figures/, report.md, report.html) from it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from evalsuite.cli._common import discard_empty_dir, fail
+from evalsuite.drift.analysis import CompareSettings, compare
+from evalsuite.drift.distribution import DEFAULT_PATTERNS, Pattern
+from evalsuite.errors import UserError
+from evalsuite.resources import CONF_DIR
+from evalsuite.schema import DriftReport
+from evalsuite.storage.atomic import write_json
+
+log = logging.getLogger("evalsuite.compare")
+
+
+def runs_from(cfg: DictConfig) -> tuple[str, list[str], dict[str, Any] | None]:
+    """(baseline, candidates, sweep info) from baseline=/candidate= or sweep=."""
+    baseline = cfg.get("baseline")
+    cands: Any = cfg.get("candidate")
+    if cfg.get("sweep"):
+        if cands:
+            raise UserError("give either sweep=DIR or candidate=..., not both")
+        return _sweep(Path(str(cfg.sweep)), baseline)
+    if not baseline or not cands:
+        raise UserError("name both runs: python -m evalsuite.compare baseline=RUN_DIR "
+                        "candidate=RUN_DIR (candidate=[A,B] for several), or sweep=SWEEP_DIR")
+    cands = [cands] if isinstance(cands, str) else [str(c) for c in cands]
+    return str(baseline), cands, None
+
+
+def _sweep(root: Path, baseline: Any) -> tuple[str, list[str], dict[str, Any]]:
+    from evalsuite.drift.runs import load_run
+    from evalsuite.report.sweep import pick_baseline, sweep_runs, swept_key
+
+    runs = sweep_runs(root)
+    loaded = {r: load_run(r) for r in runs}
+    names = {r: run.label for r, run in loaded.items()}
+    base, cands = pick_baseline(runs, None if baseline is None else str(baseline), names)
+    order = [base, *cands]
+    swept = swept_key([loaded[r].manifest.get("config") or {} for r in order])
+    info: dict[str, Any] = {"dir": str(root), "runs": [str(r) for r in order]}
+    if swept is not None:
+        info["key"], info["run_values"] = swept[0], swept[1]
+    return str(base), [str(c) for c in cands], info
+
+
+def settings_from(cfg: DictConfig) -> tuple[str, list[str], CompareSettings]:
+    """Validate the composed config: (baseline, candidates, settings)."""
+    baseline, cands, _ = runs_from(cfg)
+    node = cfg.get("patterns")
+    user = OmegaConf.to_container(node, resolve=True) if node is not None else {}
+    if not isinstance(user, dict):
+        raise UserError("patterns must be a mapping NAME: REGEX, e.g. patterns={mine: '^A:'}")
+    patterns = list(DEFAULT_PATTERNS) if cfg.get("default_patterns", True) else []
+    for name, regex in user.items():
+        try:
+            re.compile(str(regex))
+        except re.error as e:
+            raise UserError(f"pattern {name}: invalid regex {regex!r} ({e})") from None
+        patterns.append(Pattern(str(name), str(regex)))
+    for key in ("n_boot", "seed"):
+        if not isinstance(cfg.get(key), int) or isinstance(cfg.get(key), bool):
+            raise UserError(f"{key} must be an integer, got {cfg.get(key)!r}")
+    if cfg.n_boot < 1:
+        raise UserError(f"n_boot must be at least 1 (10000 is the default), got {cfg.n_boot}")
+    for key in ("level", "alpha"):
+        value = cfg.get(key)
+        if not isinstance(value, float) or not 0 < value < 1:
+            raise UserError(f"{key} must be a number between 0 and 1, got {value!r}")
+    settings = CompareSettings(
+        n_boot=cfg.n_boot, seed=cfg.seed, level=cfg.level, alpha=cfg.alpha,
+        patterns=tuple(patterns), allow_prompt_mismatch=bool(cfg.allow_prompt_mismatch),
+        embeddings=bool(cfg.embeddings),
+        cross_likelihood=bool(cfg.get("cross_likelihood", False)))
+    return str(baseline), cands, settings
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="compare")
+def hydra_main(cfg: DictConfig) -> None:
+    out = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        baseline, cands, sweep = runs_from(cfg)
+        _, _, settings = settings_from(cfg)
+        names = cfg.get("names")
+        if names is not None and not isinstance(names, str):
+            names = [str(n) for n in names]
+        elif isinstance(names, str):
+            raise UserError("names must be a list, baseline first: names=[base,tuned]")
+        drift = compare(baseline, cands, settings, names=names)
+    except UserError as e:
+        discard_empty_dir(out)
+        fail(e.message, e.exit_code)
+        return
+    if sweep is not None:
+        labels = [drift["baseline"]["label"], *drift["comparisons"]]
+        if "run_values" in sweep:
+            sweep["values"] = dict(zip(labels, sweep.pop("run_values"), strict=True))
+        drift["sweep"] = sweep
+    drift["config"] = OmegaConf.to_container(cfg, resolve=True)
+    DriftReport.model_validate(drift)  # with the sweep and config added
+    write_json(out / "drift.json", drift)
+    for name, comp in drift["comparisons"].items():
+        print(f"{drift['baseline']['label']} -> {name}")
+        for task, t in comp["tasks"].items():
+            for metric, r in t["metrics"].items():
+                mark = "*" if r["significant"] else " "
+                print(f"  {task:<24} {metric:<28} {_num(r['baseline'])} -> "
+                      f"{_num(r['candidate'])} ({_num(r['delta'], '+.3f')} "
+                      f"[{_num(r['ci_low'], '+.3f')}, {_num(r['ci_high'], '+.3f')}]) "
+                      f"p={_num(r['p_value'], '.3g')}{mark}")
+        for w in comp["warnings"]:
+            print(f"  warning: {w}")
+    print(f"drift: {out / 'drift.json'}")
+    if cfg.get("render", True):
+        from evalsuite.report import render_report
+
+        result = render_report(drift, out)
+        print(f"report: {result['report']} (tables/, figures/, report.html beside it)")
+
+
+def _num(value: Any, fmt: str = ".3f") -> str:
+    return "nan" if value is None else format(value, fmt)
+
+
+def main() -> None:
+    try:
+        hydra_main()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

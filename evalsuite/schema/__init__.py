@@ -1,0 +1,43 @@
+"""Typed, versioned records: the manifest, sample records and drift.json, their JSON
+Schema files, and the public readers ``load_run`` / ``load_drift``."""
+
+import json
+from pathlib import Path
+
+from evalsuite.schema._io import dump, read_drift, read_manifest, read_samples
+from evalsuite.schema._models import (
+    SCHEMA_VERSION,
+    ComparisonDrift,
+    DriftReport,
+    Instruction,
+    Manifest,
+    MetricDrift,
+    ModelInfo,
+    RunMeta,
+    SampleRecord,
+    TaskDrift,
+    TaskInfo,
+)
+from evalsuite.schema._run import RunRecord, load_drift, load_run
+
+SCHEMA_DIR = Path(__file__).resolve().parent
+"""Where the generated JSON Schema files ship: manifest, sample and drift."""
+SCHEMAS = {"manifest": Manifest, "sample": SampleRecord, "drift": DriftReport}
+
+
+def json_schemas() -> dict[str, str]:
+    """File name -> text of each JSON Schema, generated from the models."""
+    out = {}
+    for name, model in SCHEMAS.items():
+        schema = model.model_json_schema()
+        schema["$id"] = f"https://evalsuite.invalid/schema/v{SCHEMA_VERSION}/{name}.schema.json"
+        out[f"{name}.schema.json"] = json.dumps(schema, indent=2, sort_keys=True) + "\n"
+    return out
+
+
+__all__ = [
+    "SCHEMAS", "SCHEMA_DIR", "SCHEMA_VERSION", "ComparisonDrift", "DriftReport", "Instruction",
+    "Manifest", "MetricDrift", "ModelInfo", "RunMeta", "RunRecord", "SampleRecord", "TaskDrift",
+    "TaskInfo", "dump", "json_schemas", "load_drift", "load_run", "read_drift", "read_manifest",
+    "read_samples",
+]

@@ -1,0 +1,108 @@
+"""evalsuite installs like any other package: the wheel carries conf/ and tasks/, and a
+job runs from a directory that is not the checkout, with a user's own config directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from evalsuite.resources import CONF_DIR, TASKS_DIR
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """The wheel built from this checkout, as ``pip wheel .`` builds it."""
+    out = tmp_path_factory.mktemp("dist")
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
+                           "--no-build-isolation", "-q", str(REPO), "-w", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (found,) = out.glob("evalsuite-*.whl")
+    return found
+
+
+def test_the_wheel_carries_every_config_and_task_file(wheel: Path):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for src, inside in ((CONF_DIR, "evalsuite/_conf"), (TASKS_DIR, "evalsuite/_tasks")):
+        files = [p for p in src.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+        assert files
+        missing = [str(p.relative_to(src)) for p in files
+                   if f"{inside}/{p.relative_to(src).as_posix()}" not in names]
+        assert not missing, missing
+    assert any(n.startswith("evalsuite/schema/") and n.endswith(".json") for n in names)
+
+
+def _installed(wheel: Path, where: Path) -> dict[str, str]:
+    """The wheel unpacked as pip would put it in site-packages, first on the path."""
+    site = where / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    return {**os.environ, "PYTHONPATH": str(site), "HYDRA_FULL_ERROR": "0"}
+
+
+def test_the_installed_package_finds_its_configs_from_anywhere(wheel: Path, tmp_path: Path):
+    env = _installed(wheel, tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    code = ("import evalsuite, evalsuite.resources as r; "
+            "print(evalsuite.__file__); print(r.CONF_DIR); print(r.TASKS_DIR)")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=elsewhere, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    file, conf, tasks = proc.stdout.split()
+    site = str(tmp_path / "site")
+    assert file.startswith(site) and conf == f"{site}/evalsuite/_conf"
+    assert tasks == f"{site}/evalsuite/_tasks"
+    # an unknown model is refused in one line, naming the user's way to add one
+    proc = subprocess.run([sys.executable, "-m", "evalsuite", "+model=mine", "suite=quick"],
+                          cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "unknown model 'mine'" in proc.stderr and "--config-dir" in proc.stderr
+
+
+def _user_config_dir(root: Path) -> Path:
+    """A user's own config directory: a model named ``mine`` (the embedded SmolLM2 under
+    another name) and a suite of one IFEval prompt and two ARC-Easy questions."""
+    conf = root / "myconf"
+    (conf / "model").mkdir(parents=True)
+    (conf / "suite").mkdir()
+    model = (CONF_DIR / "model" / "smollm2_135m.yaml").read_text()
+    (conf / "model" / "mine.yaml").write_text(model.replace("name: smollm2_135m", "name: mine"))
+    (conf / "suite" / "tiny.yaml").write_text(
+        "name: tiny\ntasks:\n  ifeval_offline:\n    limit: 2\n    gen_kwargs:\n"
+        "      max_gen_toks: 24\n  arc_easy_offline:\n    limit: 4\n    chat_template: false\n")
+    return conf
+
+
+def test_a_job_and_a_comparison_run_from_the_wheel_outside_the_checkout(
+        wheel: Path, tmp_path: Path, smollm2_dir: Path):
+    env = _installed(wheel, tmp_path)
+    conf = _user_config_dir(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    run = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "evalsuite", "--config-dir", str(conf), "+model=mine",
+         "suite=tiny", "backend=hf", f"hydra.run.dir={run}"],
+        cwd=elsewhere, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["model"]["name"] == "mine"
+    assert set(manifest["tasks"]) == {"ifeval_offline", "arc_easy_offline"}
+    assert manifest["tasks"]["arc_easy_offline"]["n_samples"] == 4
+    out = tmp_path / "cmp"
+    proc = subprocess.run(
+        [sys.executable, "-m", "evalsuite.compare", f"baseline={run}", f"candidate={run}",
+         f"out={out}", "n_boot=200", "render=false"],
+        cwd=elsewhere, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    drift = json.loads((out / "drift.json").read_text())
+    (comp,) = drift["comparisons"].values()
+    assert comp["tasks"]["arc_easy_offline"]["metrics"]["acc"]["delta"] == 0
