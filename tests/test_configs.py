@@ -88,3 +88,26 @@ def test_model_configs_spell_out_every_setting(model: str):
     expected = {f.name for f in fields(ModelConfig)} - {"embedded", "path"}
     assert expected <= set(cfg.model), expected - set(cfg.model)
     assert "path" in cfg.model
+
+
+def test_a_users_config_dir_adds_models_and_suites(tmp_path: Path):
+    from evalsuite.cli._common import precheck
+    from evalsuite.errors import UserError
+
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "mine.yaml").write_text("name: mine\npath: /ckpt\n")
+    with pytest.raises(UserError, match="unknown model 'mine'.*--config-dir"):
+        precheck(["+model=mine"])
+    precheck(["--config-dir", str(tmp_path), "+model=mine"])
+    precheck([f"--config-dir={tmp_path}", "+model=mine,smollm2_135m"])
+    with pytest.raises(UserError, match="--config-dir .* is not a directory"):
+        precheck(["--config-dir", str(tmp_path / "nope"), "+model=mine"])
+
+
+def test_sampled_has_one_definition():
+    from evalsuite.models.backends.genparams import is_sampled
+
+    assert not is_sampled({}) and not is_sampled(None)
+    assert is_sampled({"do_sample": True})  # no temperature: lm-eval samples at 1
+    assert is_sampled({"temperature": 0.7})
+    assert not is_sampled({"do_sample": False, "temperature": 0.7})  # HFLM: greedy
