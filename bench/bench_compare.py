@@ -75,10 +75,12 @@ def make_run(root: Path, name: str, n_gen: int, n_mc: int, seed: int, drift: flo
     write_json(run / "metrics.json", metrics)
     write_json(run / "manifest.json", {
         "schema_version": 1, "status": "complete", "model": {"name": name, "path": None},
-        "suite": "bench",
+        "backend": {"name": "hf"}, "suite": "bench",
         "tasks": {"ifeval_offline": {"version": 4.0, "output_type": "generate_until",
+                                     "n_samples": len(gen),
                                      "generation_kwargs": {"max_gen_toks": 256}},
-                  "arc_easy_offline": {"version": 1.0, "output_type": "multiple_choice"}},
+                  "arc_easy_offline": {"version": 1.0, "output_type": "multiple_choice",
+                                       "n_samples": len(mc)}},
     })
     return run
 

@@ -257,9 +257,11 @@ def _store(path: Path, answers: list[str], *, prompts: list[str] | None = None,
             for i, (p, a) in enumerate(zip(prompts, answers, strict=True))]
     write_jsonl(path / "samples" / f"{task}.jsonl", rows)
     write_json(path / "metrics.json", {task: {}})
-    write_json(path / "manifest.json", {
-        "status": "complete", "model": {"name": path.name, "fingerprint": f"sha256:{path.name}"},
-        "tasks": {task: {"version": 1.0, "output_type": "generate_until"}}})
+    write_json(path / "manifest.json", {  # a version 1 manifest, as evalsuite wrote them
+        "schema_version": 1, "status": "complete", "backend": {"name": "hf"}, "suite": "t",
+        "model": {"name": path.name, "fingerprint": f"sha256:{path.name}"},
+        "tasks": {task: {"version": 1.0, "output_type": "generate_until",
+                         "n_samples": len(rows)}}})
     return path
 
 

@@ -3,10 +3,12 @@ overrides, and the Hydra plugins evalsuite's configs need."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from evalsuite.config import search_path, sweeps
@@ -30,6 +32,20 @@ def register_hydra() -> None:
     """
     search_path.register_search_path()
     sweeps.register_resolvers()
+
+
+def launch(hydra_main: Callable[[], None], one_job: str | None = None) -> None:
+    """Start a secondary Hydra app: plugins registered, Ctrl-C outside the app's own
+    handling is exit 130 without a traceback; ``one_job`` (e.g. "the demo") names an app
+    that refuses ``-m``, whose jobs would compete for the same cores."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if one_job and any(a in ("-m", "--multirun") for a in sys.argv[1:]):
+        fail(f"{one_job} runs one job at a time: drop -m/--multirun", 2)
+    register_hydra()
+    try:
+        hydra_main()
+    except KeyboardInterrupt:
+        sys.exit(130)
 
 
 def config_dirs(argv: list[str]) -> list[Path]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from evalsuite.cli._common import discard_empty_dir, fail
+from evalsuite.cli._common import discard_empty_dir, fail, launch
 from evalsuite.drift.analysis import CompareSettings, compare
 from evalsuite.drift.distribution import DEFAULT_PATTERNS, Pattern
 from evalsuite.errors import UserError
@@ -138,10 +137,7 @@ def _num(value: Any, fmt: str = ".3f") -> str:
 
 
 def main() -> None:
-    try:
-        hydra_main()
-    except KeyboardInterrupt:
-        sys.exit(130)
+    launch(hydra_main)
 
 
 if __name__ == "__main__":

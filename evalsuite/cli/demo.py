@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from evalsuite.cli._common import fail, interrupt_on_sigterm, register_hydra
+from evalsuite.cli._common import fail, interrupt_on_sigterm, launch
 from evalsuite.errors import UserError
 from evalsuite.resources import CONF_DIR
 
@@ -48,11 +47,7 @@ def _check_groups(argv: list[str]) -> None:
 def main() -> None:
     interrupt_on_sigterm()
     _check_groups(sys.argv[1:])
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    if any(a in ("-m", "--multirun") for a in sys.argv[1:]):
-        fail("the demo runs one job at a time: drop -m/--multirun", 2)
-    register_hydra()
-    hydra_main()
+    launch(hydra_main, one_job="the demo")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from evalsuite.cli._common import discard_empty_dir, fail, precheck, register_hydra
+from evalsuite.cli._common import discard_empty_dir, fail, launch, precheck
 from evalsuite.config import RunConfig, SuiteConfig, check_bool
 from evalsuite.config.judge import NO_JUDGE, JudgeConfig, judge_from_hydra
 from evalsuite.errors import UserError
@@ -104,11 +104,7 @@ def main() -> None:
         precheck(sys.argv[1:])
     except UserError as e:
         fail(e.message, e.exit_code)
-    register_hydra()
-    try:
-        hydra_main()
-    except KeyboardInterrupt:
-        sys.exit(130)
+    launch(hydra_main)
 
 
 if __name__ == "__main__":

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import logging
-import os
-import sys
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from evalsuite.cli._common import fail, interrupt_on_sigterm, register_hydra
+from evalsuite.cli._common import fail, interrupt_on_sigterm, launch
 from evalsuite.errors import UserError
 from evalsuite.resources import CONF_DIR
 
@@ -39,12 +37,7 @@ def hydra_main(cfg: DictConfig) -> None:
 
 def main() -> None:
     interrupt_on_sigterm()  # a scheduler's SIGTERM cleans up the half-written checkpoint too
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    if any(a in ("-m", "--multirun") for a in sys.argv[1:]):
-        # sweeps would train side by side on the same cores; run one recipe at a time
-        fail("the recipe runs one job at a time: drop -m/--multirun", 2)
-    register_hydra()
-    hydra_main()
+    launch(hydra_main, one_job="the recipe")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from evalsuite.errors import UserError
 from evalsuite.schema._models import SCHEMA_VERSION, DriftReport, Manifest, SampleRecord
+from evalsuite.storage.jsonable import jsonl_lines
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -60,17 +61,13 @@ def read_manifest(run_dir: Path) -> Manifest:
 def read_samples(file: Path) -> list[SampleRecord]:
     """Every record of a samples/TASK.jsonl; a cut or broken line is one line of error."""
     records = []
-    with open(file, encoding="utf-8", errors="replace") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise UserError(f"{file}: line {n} is not valid JSON ({e.msg}; the file may "
-                                f"have been cut short): {_RERUN}") from None
-            records.append(validate(SampleRecord, data, file, f"sample record (line {n})",
-                                    _RERUN))
+    for n, line in jsonl_lines(file):
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise UserError(f"{file}: line {n} is not valid JSON ({e.msg}; the file may "
+                            f"have been cut short): {_RERUN}") from None
+        records.append(validate(SampleRecord, data, file, f"sample record (line {n})", _RERUN))
     return records
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 
@@ -21,3 +23,12 @@ def to_plain(value: Any) -> Any:
     if hasattr(value, "item"):  # numpy and torch scalars
         return to_plain(value.item())
     return str(value)
+
+
+def jsonl_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """The non-blank lines of a JSON-lines file with their 1-based numbers; undecodable
+    bytes are replaced, so a damaged file is reported by line, not by a UnicodeError."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for n, line in enumerate(f, 1):
+            if line.strip():
+                yield n, line

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from evalsuite.errors import UserError
+from evalsuite.storage.jsonable import jsonl_lines
 
 Validator = Callable[[Any], str | None]
 """A row -> None if it is usable, else what is wrong with it (one short phrase)."""
@@ -34,21 +35,18 @@ def read_rows(path: str | Path, validate: Validator) -> list[dict[str, Any]]:
         raise UserError(f"data_file {path} does not exist: fix the path")
     good: list[dict[str, Any]] = []
     bad: list[dict[str, Any]] = []
-    with open(file, encoding="utf-8", errors="replace") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                bad.append({"line": n, "error": f"not valid JSON ({e.msg} at column {e.colno})",
-                            "text": line.rstrip("\n")[:500]})
-                continue
-            problem = validate(row)
-            if problem is not None:
-                bad.append({"line": n, "error": problem, "text": line.rstrip("\n")[:500]})
-                continue
-            good.append({**row, "evalsuite_line": n})
+    for n, line in jsonl_lines(file):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            bad.append({"line": n, "error": f"not valid JSON ({e.msg} at column {e.colno})",
+                        "text": line.rstrip("\n")[:500]})
+            continue
+        problem = validate(row)
+        if problem is not None:
+            bad.append({"line": n, "error": problem, "text": line.rstrip("\n")[:500]})
+            continue
+        good.append({**row, "evalsuite_line": n})
     if not good:
         first = f" (line {bad[0]['line']}: {bad[0]['error']})" if bad else ""
         raise UserError(f"data_file {path} has no usable row{first}: fix the file")
