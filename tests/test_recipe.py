@@ -29,7 +29,7 @@ from evalsuite.recipe import (
 from evalsuite.recipe._data import jsonl
 from evalsuite.recipe._train import batches, lr_at, pack, train
 from evalsuite.resources import CONF_DIR
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, require_vllm, run_cli
 
 # --- template ---------------------------------------------------------------------------
 
@@ -286,7 +286,7 @@ def test_repeat_is_a_cache_hit(trained):
 def test_trained_checkpoint_evaluates_through_plus_model(trained, backend: str,
                                                          tmp_path: Path):
     if backend == "vllm":
-        pytest.importorskip("vllm", reason="vLLM is not installed")
+        require_vllm()
     name, ckpt, _, _, _ = trained
     run_dir = tmp_path / "run"
     proc = run_cli(f"+model={name}", "tasks=[ifeval_offline]", "limit=2", "max_gen_toks=16",

