@@ -28,7 +28,7 @@ def test_backend_configs_are_typed():
 
 
 def test_vllm_engine_kwargs_come_from_model_and_run():
-    from evalsuite.models.backends.vllm_engine import engine_kwargs
+    from evalsuite.models.backends.vllm_settings import settings as engine_kwargs
     from evalsuite.models.checkpoint import Checkpoint
 
     cfg = _cfg("backend=vllm", "seed=7", "model.max_length=1024",
@@ -40,16 +40,38 @@ def test_vllm_engine_kwargs_come_from_model_and_run():
 
 
 def test_chunked_prefill_is_off_on_the_cpu_build_unless_configured(monkeypatch):
-    from evalsuite.models.backends import vllm_engine
+    from evalsuite.models.backends import vllm_settings
     from evalsuite.models.checkpoint import Checkpoint
 
     ckpt = Checkpoint("m", "/ckpt", True, "local")
-    monkeypatch.setattr(vllm_engine, "on_cpu_build", lambda: True)
-    assert vllm_engine.engine_kwargs(_cfg("backend=vllm"), ckpt)["enable_chunked_prefill"] is False
+    monkeypatch.setattr(vllm_settings, "on_cpu_build", lambda: True)
+    assert vllm_settings.settings(_cfg("backend=vllm"), ckpt)["enable_chunked_prefill"] is False
     on = _cfg("backend=vllm", "backend.enable_chunked_prefill=true")
-    assert vllm_engine.engine_kwargs(on, ckpt)["enable_chunked_prefill"] is True
-    monkeypatch.setattr(vllm_engine, "on_cpu_build", lambda: False)  # a GPU: vLLM decides
-    assert "enable_chunked_prefill" not in vllm_engine.engine_kwargs(_cfg("backend=vllm"), ckpt)
+    assert vllm_settings.settings(on, ckpt)["enable_chunked_prefill"] is True
+    monkeypatch.setattr(vllm_settings, "on_cpu_build", lambda: False)  # a GPU: vLLM decides
+    assert "enable_chunked_prefill" not in vllm_settings.settings(_cfg("backend=vllm"), ckpt)
+
+
+def test_the_server_gets_the_engines_settings_as_flags(monkeypatch):
+    from evalsuite.models.backends import vllm_settings
+    from evalsuite.models.checkpoint import Checkpoint
+
+    monkeypatch.setattr(vllm_settings, "on_cpu_build", lambda: True)
+    cfg = _cfg("backend=vllm_server", "seed=7", "model.max_length=1024",
+               "backend.max_num_seqs=4", "model.revision=abc")
+    kw = vllm_settings.settings(cfg, Checkpoint("m", "/ckpt", True, "local"))
+    flags = vllm_settings.server_flags(kw)
+    pairs = dict(zip(flags, [*flags[1:], None], strict=True))
+    assert pairs["--model"] == "/ckpt" and pairs["--seed"] == "7"
+    assert pairs["--max-model-len"] == "1024" and pairs["--max-num-seqs"] == "4"
+    assert pairs["--revision"] == "abc" and pairs["--dtype"] == "float32"
+    assert "--enforce-eager" in flags  # the CPU configs run eager: True becomes a bare flag
+    assert "--no-enable-chunked-prefill" in flags  # said out loud: vLLM may turn it on itself
+    assert "--trust-remote-code" not in flags  # False is vLLM's default: left out
+    # every engine setting reaches the server, none is mapped only on one side
+    for key, value in kw.items():
+        if value is not False or key == "enable_chunked_prefill":
+            assert any(f.endswith(key.replace("_", "-")) for f in flags), key
 
 
 def test_every_sampled_request_gets_its_own_reproducible_seed():

@@ -106,6 +106,36 @@ def test_a_job_and_a_comparison_run_from_the_wheel_outside_the_checkout(
     drift = json.loads((out / "drift.json").read_text())
     (comp,) = drift["comparisons"].values()
     assert comp["tasks"]["arc_easy_offline"]["metrics"]["acc"]["delta"] == 0
+    # every record the job and the comparison wrote validates against the shipped schemas
+    shipped = tmp_path / "site" / "evalsuite" / "schema"
+    checked = _validate_every_record(run, shipped) + _validate_every_record(out, shipped)
+    assert {"manifest", "metrics", "sample", "drift"} == {kind for kind, _ in checked}
+    assert len([f for kind, f in checked if kind == "sample"]) == 2 + 4
+
+
+SCHEMA_OF = {"manifest.json": "manifest", "metrics.json": "metrics", "drift.json": "drift"}
+
+
+def _validate_every_record(root: Path, schemas: Path) -> list[tuple[str, str]]:
+    """Each JSON file under root against the shipped schema of its kind, each sample line
+    against the sample schema; a JSON file with no schema fails. (kind, what) per check."""
+    import jsonschema
+
+    def check(kind: str, data: object, what: str) -> tuple[str, str]:
+        schema = json.loads((schemas / f"{kind}.schema.json").read_text())
+        jsonschema.validate(data, schema)
+        return kind, what
+
+    checked = []
+    for file in sorted(p for p in root.rglob("*") if p.is_file()):
+        if file.suffix == ".jsonl":
+            assert file.parent.name == "samples", f"{file}: a JSONL file with no schema"
+            checked += [check("sample", json.loads(line), f"{file.name}:{i}")
+                        for i, line in enumerate(file.read_text().splitlines(), 1)]
+        elif file.suffix == ".json":
+            assert file.name in SCHEMA_OF, f"{file}: a JSON file with no schema"
+            checked.append(check(SCHEMA_OF[file.name], json.loads(file.read_text()), file.name))
+    return checked
 
 
 def test_a_broken_vllm_install_fails_instead_of_skipping(monkeypatch):

@@ -235,21 +235,23 @@ def _recipe_cli(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, smollm2_dir: Path, cache: Path):
-    """A 2-step recipe on 4 pairs, registered as a model in the real cache; removed after."""
+def trained(tmp_path_factory, smollm2_dir: Path):
+    """A 2-step recipe on 4 pairs, with a cache of its own (the user's is left alone): its
+    model config is found through --config-dir, as a user's own configs are."""
     tmp = tmp_path_factory.mktemp("recipe")
+    cache = tmp / "cache"
     data = _write(tmp / "pairs.jsonl",
                   [json.dumps({"question": q, "answer": a}) for q, a in PAIRS])
     name = f"test_recipe_{os.getpid()}"
     args = (f"base_path={smollm2_dir}", f"data={data}", "steps=2", "batch_size=2",
-            "seq_len=32", f"name={name}", "progress=false")
+            "seq_len=32", f"name={name}", "progress=false", f"cache_dir={cache}")
     proc = _recipe_cli(*args)
     assert proc.returncode == 0, proc.stderr[-4000:]
     yaml = cache / "conf" / "model" / f"{name}.yaml"
     ckpt = Path(proc.stdout.split("checkpoint: ")[1].split(" (")[0])
+    assert ckpt.is_relative_to(cache)
     yield name, ckpt, yaml, proc, args
-    yaml.unlink(missing_ok=True)
-    shutil.rmtree(ckpt, ignore_errors=True)
+    shutil.rmtree(cache, ignore_errors=True)
 
 
 def test_recipe_saves_a_checkpoint_with_its_record(trained):
@@ -287,10 +289,12 @@ def test_trained_checkpoint_evaluates_through_plus_model(trained, backend: str,
                                                          tmp_path: Path):
     if backend == "vllm":
         require_vllm()
-    name, ckpt, _, _, _ = trained
+    name, ckpt, yaml, _, _ = trained
     run_dir = tmp_path / "run"
-    proc = run_cli(f"+model={name}", "tasks=[ifeval_offline]", "limit=2", "max_gen_toks=16",
-                   f"backend={backend}", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    conf = yaml.parent.parent  # the recipe's cache/conf, given as a user's config dir
+    proc = run_cli(f"--config-dir={conf}", f"+model={name}", "tasks=[ifeval_offline]",
+                   "limit=2", "max_gen_toks=16", f"backend={backend}",
+                   f"hydra.run.dir={run_dir}", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-4000:]
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "complete"

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from evalsuite.errors import UserError
-from evalsuite.schema import SCHEMA_VERSION, Manifest, SampleRecord, dump
+from evalsuite.schema import SCHEMA_VERSION, Manifest, Metrics, SampleRecord, dump
 from evalsuite.storage.atomic import write_json, write_jsonl
 from evalsuite.storage.provenance import now
 
@@ -77,6 +77,7 @@ class RunWriter:
                    for s in samples]
         write_jsonl(self.dir / SAMPLES / f"{name}.jsonl", records)
         self.metrics[name] = metrics
+        Metrics.model_validate(self.metrics)
         write_json(self.dir / METRICS, self.metrics)
         self.manifest["tasks"][name] = info
         self._save()

@@ -12,6 +12,7 @@ from evalsuite.schema._models import (
     Instruction,
     Manifest,
     MetricDrift,
+    Metrics,
     ModelInfo,
     RunMeta,
     SampleRecord,
@@ -22,7 +23,8 @@ from evalsuite.schema._run import RunRecord, load_drift, load_run
 
 SCHEMA_DIR = Path(__file__).resolve().parent
 """Where the generated JSON Schema files ship: manifest, sample and drift."""
-SCHEMAS = {"manifest": Manifest, "sample": SampleRecord, "drift": DriftReport}
+SCHEMAS = {"manifest": Manifest, "metrics": Metrics, "sample": SampleRecord,
+           "drift": DriftReport}
 
 
 def json_schemas() -> dict[str, str]:
@@ -37,7 +39,7 @@ def json_schemas() -> dict[str, str]:
 
 __all__ = [
     "SCHEMAS", "SCHEMA_DIR", "SCHEMA_VERSION", "ComparisonDrift", "DriftReport", "Instruction",
-    "Manifest", "MetricDrift", "ModelInfo", "RunMeta", "RunRecord", "SampleRecord", "TaskDrift",
-    "TaskInfo", "dump", "json_schemas", "load_drift", "load_run", "read_drift", "read_manifest",
-    "read_samples",
+    "Manifest", "MetricDrift", "Metrics", "ModelInfo", "RunMeta", "RunRecord", "SampleRecord",
+    "TaskDrift", "TaskInfo", "dump", "json_schemas", "load_drift", "load_run", "read_drift",
+    "read_manifest", "read_samples",
 ]

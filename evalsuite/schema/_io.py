@@ -50,12 +50,12 @@ def read_json(file: Path, what: str, fix: str) -> Any:
         raise UserError(f"{file}: unreadable {what} ({e}): {fix}") from None
 
 
-_RERUN = "run that evaluation again"
+RERUN = "run that evaluation again"
 
 
 def read_manifest(run_dir: Path) -> Manifest:
     file = run_dir / "manifest.json"
-    return validate(Manifest, read_json(file, "manifest", _RERUN), file, "manifest", _RERUN)
+    return validate(Manifest, read_json(file, "manifest", RERUN), file, "manifest", RERUN)
 
 
 def read_samples(file: Path) -> list[SampleRecord]:
@@ -66,8 +66,8 @@ def read_samples(file: Path) -> list[SampleRecord]:
             data = json.loads(line)
         except json.JSONDecodeError as e:
             raise UserError(f"{file}: line {n} is not valid JSON ({e.msg}; the file may "
-                            f"have been cut short): {_RERUN}") from None
-        records.append(validate(SampleRecord, data, file, f"sample record (line {n})", _RERUN))
+                            f"have been cut short): {RERUN}") from None
+        records.append(validate(SampleRecord, data, file, f"sample record (line {n})", RERUN))
     return records
 
 

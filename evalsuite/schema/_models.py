@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 SCHEMA_VERSION = 2
 """Version 2 (December 2026): sample records carry ``schema_version``; a manifest's
@@ -108,6 +108,12 @@ class Manifest(_Record):
     """ISO 8601, UTC; None while running."""
     error: str | None = None
     """Why a partial run stopped."""
+
+
+class Metrics(RootModel[dict[str, dict[str, float | None]]]):
+    """metrics.json: ``{TASK: {METRIC: value}}`` with lm-eval's metric names, finished tasks
+    only. The contract fixes this shape, so it holds no schema_version: its version is the
+    manifest's."""
 
 
 class Instruction(_Record):

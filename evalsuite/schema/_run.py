@@ -9,8 +9,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evalsuite.errors import UserError
-from evalsuite.schema._io import read_drift, read_json, read_manifest, read_samples
-from evalsuite.schema._models import DriftReport, Manifest, SampleRecord
+from evalsuite.schema._io import (
+    RERUN,
+    read_drift,
+    read_json,
+    read_manifest,
+    read_samples,
+    validate,
+)
+from evalsuite.schema._models import DriftReport, Manifest, Metrics, SampleRecord
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -76,11 +83,9 @@ def load_run(path: str | Path) -> RunRecord:
                         "directory `python -m evalsuite` printed")
     manifest = read_manifest(path)
     metrics_file = path / "metrics.json"
-    metrics = (read_json(metrics_file, "metrics file", "run that evaluation again")
+    metrics = (validate(Metrics, read_json(metrics_file, "metrics file", RERUN), metrics_file,
+                        "metrics file", RERUN).root
                if metrics_file.is_file() else {})
-    if not isinstance(metrics, dict) or not all(isinstance(v, dict) for v in metrics.values()):
-        raise UserError(f"{metrics_file}: not {{TASK: {{METRIC: value}}}}: run that "
-                        "evaluation again")
     if manifest.status != "complete":
         log.warning("%s is a partial run; reading its %d finished task(s)", path, len(metrics))
     samples = {}

@@ -17,6 +17,7 @@ from lm_eval.models.openai_completions import LocalChatCompletion, LocalCompleti
 from evalsuite.config import OpenAIBackendConfig, RunConfig, VLLMServerBackendConfig
 from evalsuite.errors import RunFault, UserError, first_line
 from evalsuite.models.backends.server import ManagedServer
+from evalsuite.models.backends.vllm_settings import server_flags, settings
 from evalsuite.models.checkpoint import Checkpoint
 
 log = logging.getLogger(__name__)
@@ -142,27 +143,8 @@ def build_server(cfg: RunConfig, checkpoint: Checkpoint) -> CompletionsLM:
     client_kwargs = _client_kwargs(cfg, checkpoint.location)
     backend, model = cfg.backend, cfg.model
     assert isinstance(backend, VLLMServerBackendConfig)
-    args = ["--model", checkpoint.location, "--served-model-name", model.name,
-            "--dtype", model.dtype, "--seed", str(cfg.seed),
-            "--tensor-parallel-size", str(model.tensor_parallel_size),
-            "--gpu-memory-utilization", str(backend.gpu_memory_utilization)]
-    if model.max_length:
-        args += ["--max-model-len", str(model.max_length)]
-    if backend.enforce_eager:
-        args.append("--enforce-eager")
-    if backend.max_num_seqs:
-        args += ["--max-num-seqs", str(backend.max_num_seqs)]
-    if backend.data_parallel_size > 1:
-        args += ["--data-parallel-size", str(backend.data_parallel_size)]
-    from evalsuite.models.backends.vllm_engine import chunked_prefill
-
-    chunked = chunked_prefill(backend)
-    if chunked is not None:
-        args.append("--enable-chunked-prefill" if chunked else "--no-enable-chunked-prefill")
-    if model.trust_remote_code:
-        args.append("--trust-remote-code")
-    if model.revision:
-        args += ["--revision", model.revision]
+    # the engine's own settings, spelled as flags, plus the name the client asks for
+    args = [*server_flags(settings(cfg, checkpoint)), "--served-model-name", model.name]
     args += list(backend.extra_args)
     env = backend.cpu_env()
     if backend.api_key_env:

@@ -21,6 +21,7 @@ from lm_eval.models.utils import postprocess_generated_text
 from evalsuite.config import RunConfig, VLLMBackendConfig
 from evalsuite.errors import UserError, first_line
 from evalsuite.models.backends.genparams import from_lm_eval
+from evalsuite.models.backends.vllm_settings import settings
 from evalsuite.models.checkpoint import Checkpoint
 
 # 2: each request sampled with its own seed (hash of run seed, prompt, repeat)
@@ -209,49 +210,6 @@ def request_seed(seed: int | None, context: str, repeat: int) -> int | None:
     return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
 
 
-def engine_kwargs(cfg: RunConfig, checkpoint: Checkpoint) -> dict[str, Any]:
-    """``vllm.LLM(**kwargs)`` from evalsuite's config."""
-    backend, model = cfg.backend, cfg.model
-    assert isinstance(backend, VLLMBackendConfig)
-    kw: dict[str, Any] = {
-        "model": checkpoint.location,
-        "dtype": model.dtype,
-        "seed": cfg.seed,
-        "trust_remote_code": model.trust_remote_code,
-        "tensor_parallel_size": model.tensor_parallel_size,
-        "enforce_eager": backend.enforce_eager,
-        "gpu_memory_utilization": backend.gpu_memory_utilization,
-    }
-    if model.revision:
-        kw["revision"] = model.revision
-    if model.max_length:
-        kw["max_model_len"] = model.max_length
-    if backend.max_num_seqs:
-        kw["max_num_seqs"] = backend.max_num_seqs
-    if backend.data_parallel_size > 1:
-        kw["data_parallel_size"] = backend.data_parallel_size
-    chunked = chunked_prefill(backend)
-    if chunked is not None:
-        kw["enable_chunked_prefill"] = chunked
-    return kw
-
-
-def on_cpu_build() -> bool:
-    try:
-        from vllm.platforms import current_platform
-    except ImportError:
-        return False
-    return bool(current_platform.is_cpu())
-
-
-def chunked_prefill(backend: VLLMBackendConfig) -> bool | None:
-    """The engine's enable_chunked_prefill: the config's, else off on the CPU build (its
-    worker crashes on seeded sampling when a prompt is prefilled in chunks)."""
-    if backend.enable_chunked_prefill is not None:
-        return backend.enable_chunked_prefill
-    return False if on_cpu_build() else None
-
-
 def prepare_environment(backend: VLLMBackendConfig) -> str:
     """Process-wide settings the CPU build needs; returns a private temp dir to remove.
 
@@ -270,7 +228,7 @@ def build(cfg: RunConfig, checkpoint: Checkpoint) -> VLLMEngineLM:
     assert isinstance(cfg.backend, VLLMBackendConfig)
     previous_tmp = os.environ.get("TMPDIR")
     tmp = prepare_environment(cfg.backend)
-    kwargs = engine_kwargs(cfg, checkpoint)
+    kwargs = settings(cfg, checkpoint)
     log.info("starting vLLM %s engine: %s", vllm.__version__, kwargs)
     try:
         llm = vllm.LLM(**kwargs)
