@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from evalsuite.drift.stats import holm
+from evalsuite.report.frames import embedding_shift
 from evalsuite.tasks.metrics import IF_METRICS
 
 
@@ -68,9 +69,9 @@ def pattern_tests(comp: dict[str, Any], alpha: float) -> list[dict[str, Any]]:
 def auc_rows(comp: dict[str, Any]) -> list[tuple[str, float]]:
     out = []
     for task, dist in comp.get("distribution", {}).items():
-        auc = ((dist.get("embeddings") or {}).get("classifier_two_sample") or {}).get("auc")
-        if auc is not None and auc == auc:  # not NaN
-            out.append((task, float(auc)))
+        auc, _ = embedding_shift(dist.get("embeddings"))
+        if auc is not None:
+            out.append((task, auc))
     return out
 
 

@@ -274,9 +274,10 @@ def embeddings_figure(drift: dict[str, Any]) -> Figure | None:
             evr = proj.get("explained_variance_ratio") or [math.nan, math.nan]
             ax.set_xlabel(f"PC1 ({100 * evr[0]:.0f} % var.)")
             ax.set_ylabel(f"PC2 ({100 * evr[1]:.0f} % var.)")
-            auc = emb["classifier_two_sample"]["auc"]
+            auc, frechet = frames.embedding_shift(emb)
             ax.set_title((f"{frames.task_name(task)}: " if len(panels) == 1 else "")
-                         + f"AUC {auc:.2f}, Fr\u00e9chet {emb['frechet_distance']:.3f}")
+                         + ("AUC n/a" if auc is None else f"AUC {auc:.2f}") + ", Fr\u00e9chet "
+                         + ("n/a" if frechet is None else f"{frechet:.3f}"))
             ax.grid(visible=False)
             ax.legend(loc="best", markerscale=2, handletextpad=0.2)
         return fig

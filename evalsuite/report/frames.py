@@ -6,6 +6,8 @@ table, on a figure and in the text is the same number.
 
 from __future__ import annotations
 
+import math
+import numbers
 import re
 from typing import Any
 
@@ -192,3 +194,21 @@ def sweep_values(drift: dict[str, Any]) -> dict[str, Any] | None:
     if not sweep or not sweep.get("values"):
         return None
     return sweep
+
+
+def finite(x: Any) -> bool:
+    """A real, finite number (numbers.Real covers numpy's scalars, which pandas hands back)."""
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _finite(x: Any) -> float | None:
+    return float(x) if finite(x) else None
+
+
+def embedding_shift(emb: dict[str, Any] | None) -> tuple[float | None, float | None]:
+    """(two-sample AUC, Frechet distance) of a task's embeddings; None where drift.json
+    has none or a null (the AUC needs 5 paired samples per class, the distance two)."""
+    if not emb:
+        return None, None
+    return (_finite((emb.get("classifier_two_sample") or {}).get("auc")),
+            _finite(emb.get("frechet_distance")))

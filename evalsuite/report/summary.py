@@ -115,9 +115,8 @@ def _outputs(drift: dict[str, Any], comp: dict[str, Any], alpha: float) -> str:
     lex = d["lexical"]
     out.append(f"distinct-2 {lex['distinct_2']['baseline']:.3f} \u2192 "
                f"{lex['distinct_2']['candidate']:.3f}")
-    emb = d.get("embeddings")
-    if emb:
-        auc = emb["classifier_two_sample"]["auc"]
+    auc, _ = frames.embedding_shift(d.get("embeddings"))
+    if auc is not None:  # None: too few answers for the classifier
         verdict = ("clearly separable" if auc >= 0.7 else "weakly separable" if auc >= 0.6
                    else "hard to tell apart")
         out.append(f"the two response sets are {verdict} by their embeddings "

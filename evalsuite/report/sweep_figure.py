@@ -61,7 +61,8 @@ def sweep_figure(drift: dict[str, Any]) -> Figure | None:
             if lab == labels[0]:
                 return 50.0
             e = drift["comparisons"][lab]["distribution"].get(task, {}).get("embeddings")
-            return None if not e else 100 * e["classifier_two_sample"]["auc"]
+            a, _ = frames.embedding_shift(e)
+            return None if a is None else 100 * a
 
         def qa(lab: str) -> float | None:
             comp = drift["comparisons"][labels[1] if lab == labels[0] else lab]

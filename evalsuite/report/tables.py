@@ -3,8 +3,6 @@ distribution shift, flips. Each is written as .tex, .md and .csv."""
 
 from __future__ import annotations
 
-import math
-import numbers
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +16,7 @@ SIG, RAW = "*", "\u2020"  # significant after Holm; before correction only
 SIG_TEX, RAW_TEX = "*", r"\dagger"
 
 
-def _finite(x: Any) -> bool:
-    # numbers.Real covers numpy's scalars, which pandas hands back
-    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
+_finite = frames.finite
 
 
 def scale_of(values: pd.Series) -> float:
@@ -261,10 +257,11 @@ def distribution_table(drift: dict[str, Any]) -> tuple[Table, pd.DataFrame] | No
             add(task, name, None, {k: v["lexical"][key] for k, v in per.items()}, {}, 4)
         emb = {k: v["embeddings"] for k, v in per.items() if v.get("embeddings")}
         if emb:
+            shift = {k: frames.embedding_shift(e) for k, e in emb.items()}
             add(task, "Fr\u00e9chet distance (MiniLM)", None,
-                {k: e["frechet_distance"] for k, e in emb.items()}, {}, 4)
+                {k: f for k, (_, f) in shift.items()}, {}, 4)
             add(task, "Two-sample AUC (0.5 = none)", None,
-                {k: e["classifier_two_sample"]["auc"] for k, e in emb.items()}, {}, 3)
+                {k: a for k, (a, _) in shift.items()}, {}, 3)
         cross = {k: v["cross_likelihood"] for k, v in per.items() if v.get("cross_likelihood")}
         if cross:
             has_cross = True
