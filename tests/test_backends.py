@@ -148,3 +148,16 @@ def test_endpoints_refuse_store_logprobs_before_starting_anything(tmp_path):
         build_openai(_cfg("backend=openai", "backend.base_url=http://127.0.0.1:1/v1",
                           "backend.api_key_env=null", "store_logprobs=true"),
                      Checkpoint("m", str(tmp_path), True, "local"))
+
+
+def test_evalsuites_own_tasks_skip_indexing_lm_evals_task_files(tmp_path: Path):
+    from evalsuite.tasks.registry import task_manager
+
+    ours = task_manager(tmp_path, names=["ifeval_offline", "mmlu_offline"])
+    assert {"ifeval_offline", "mmlu_offline"} <= set(ours.all_tasks)
+    assert "arc_easy" not in ours.all_tasks  # lm-eval's 14,000 files were not read
+    assert "arc_easy" in task_manager(tmp_path, names=["ifeval_offline", "arc_easy"]).all_tasks
+    # a user's task_paths may include stock tasks: then everything is indexed
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    assert "arc_easy" in task_manager(tmp_path, (str(mine),), names=["ifeval_offline"]).all_tasks

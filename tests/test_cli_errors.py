@@ -66,3 +66,10 @@ def test_few_shot_on_an_offline_task_without_train_split(tmp_path: Path):
                    f"hydra.run.dir={tmp_path / 'run'}")
     _one_line_error(proc, "arc_easy_offline", "5-shot", "at most 0 shots")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_setting_out_of_range_is_one_line_before_the_model_loads(tmp_path: Path):
+    proc = run_cli("+model=smollm2_135m", "suite=quick", "limit=0",
+                   f"hydra.run.dir={tmp_path / 'run'}")
+    _one_line_error(proc, "limit must be at least 1, got 0")
+    assert proc.returncode == 2 and not (tmp_path / "run").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,35 @@ def test_sampled_has_one_definition():
     assert is_sampled({"do_sample": True})  # no temperature: lm-eval samples at 1
     assert is_sampled({"temperature": 0.7})
     assert not is_sampled({"do_sample": False, "temperature": 0.7})  # HFLM: greedy
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["limit=0"], "limit must be at least 1, got 0"),
+    (["limit=-3"], "limit must be at least 1, got -3"),
+    (["max_gen_toks=0"], "max_gen_toks must be at least 1, got 0"),
+    (["model.dtype=fp33"], "model.dtype must be one of auto, float32, float16, bfloat16"),
+    (["model.max_length=0"], "model.max_length must be at least 1"),
+    (["+suite.tasks.ifeval_offline.num_fewshot=-1"], "num_fewshot must be at least 0"),
+    (["+suite.tasks.ifeval_offline.gen_kwargs.temperature=-1"],
+     "suite.tasks.ifeval_offline.gen_kwargs.temperature must be at least 0, got -1"),
+    (["suite.tasks.ifeval_offline.gen_kwargs.max_gen_toks=many"],
+     "gen_kwargs.max_gen_toks must be int, got 'many'"),
+    (["backend=vllm_server", "backend.port=70000"], "at least 1 and at most 65535, got 70000"),
+    (["backend=openai", "backend.api=rest"], "backend.api must be one of completions, chat"),
+    (["backend=hf", "backend.batch_size=0"], "backend.batch_size must be at least 1"),
+])
+def test_settings_out_of_range_are_refused_before_work(overrides: list[str], message: str,
+                                                       tmp_path: Path):
+    with pytest.raises(UserError, match=re.escape(message)):
+        from_hydra(_compose("+model=smollm2_135m", "suite=quick", *overrides), tmp_path)
+
+
+def test_every_range_problem_of_a_section_is_named_at_once(tmp_path: Path):
+    cfg = _compose("+model=smollm2_135m", "backend=vllm", "backend.gpu_memory_utilization=1.5",
+                   "backend.max_num_seqs=0", "backend.data_parallel_size=0")
+    with pytest.raises(UserError) as err:
+        from_hydra(cfg, tmp_path)
+    assert str(err.value).count("; ") == 2 and "above 0 and at most 1, got 1.5" in str(err.value)
+    # the edges are allowed
+    from_hydra(_compose("+model=smollm2_135m", "backend=vllm", "backend.gpu_memory_utilization=1",
+                        "limit=1", "max_gen_toks=1"), tmp_path)

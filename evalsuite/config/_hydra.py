@@ -53,8 +53,10 @@ def from_hydra(cfg: DictConfig, run_dir: Path) -> RunConfig:
     backend = build(kind, backend_d, "backend")
 
     suite_d = section(cfg, "suite", "no suite: add suite=quick")
-    limit = cfg.get("limit")
-    max_gen_toks = cfg.get("max_gen_toks")
+    # the top-level knobs, named as the user typed them (not as the task they reach)
+    limit = None if cfg.get("limit") is None else check_positive(cfg.get("limit"), "limit")
+    max_gen_toks = (None if cfg.get("max_gen_toks") is None
+                    else check_positive(cfg.get("max_gen_toks"), "max_gen_toks"))
     gen_all = suite_d.pop("gen_kwargs", None) or {}
     tasks_d = suite_d.pop("tasks", None) or {}
     name = suite_d.pop("name", "custom")
@@ -71,7 +73,7 @@ def from_hydra(cfg: DictConfig, run_dir: Path) -> RunConfig:
         tcfg = dict(tcfg or {})
         tcfg["gen_kwargs"] = {**gen_all, **(tcfg.get("gen_kwargs") or {})}
         if max_gen_toks is not None:  # the top-level knobs win over the suite's
-            tcfg["gen_kwargs"]["max_gen_toks"] = check_int(max_gen_toks, "max_gen_toks")
+            tcfg["gen_kwargs"]["max_gen_toks"] = max_gen_toks
         if limit is not None:
             tcfg["limit"] = limit
         task = build(TaskConfig, {"name": tname, **tcfg}, f"suite.tasks.{tname}")

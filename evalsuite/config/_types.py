@@ -7,6 +7,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# The values a setting may take, beyond its type, checked by config._validate.build with
+# every other problem of its section. A field says so with ``=at_least(...)`` and friends.
+
+
+def at_least(lo: float, default: Any = None) -> Any:
+    """A number >= lo (None allowed where the annotation allows it)."""
+    return field(default=default, metadata={"ge": lo})
+
+
+def above(lo: float, default: Any = None, *, at_most: float | None = None) -> Any:
+    """A number > lo (and <= at_most)."""
+    return field(default=default, metadata={"gt": lo, "le": at_most})
+
+
+def between(lo: int, hi: int, default: Any = None) -> Any:
+    return field(default=default, metadata={"ge": lo, "le": hi})
+
+
+def one_of(*choices: str, default: Any) -> Any:
+    return field(default=default, metadata={"choices": choices})
+
+
+# torch's and vLLM's names for the weights' dtype (vLLM: half = float16, float = float32)
+DTYPES = ("auto", "float32", "float16", "bfloat16", "half", "float")
+
 
 @dataclass(frozen=True)
 class EmbeddedWeights:
@@ -26,13 +51,13 @@ class ModelConfig:
     embedded: EmbeddedWeights | None = None
     """Where the weights of an embedded model come from."""
     revision: str | None = None
-    dtype: str = "auto"
-    max_length: int | None = None
+    dtype: str = one_of(*DTYPES, default="auto")
+    max_length: int | None = at_least(1)
     chat_template: bool = True
     """Render prompts through the tokenizer's chat template (instruction-tuned models)."""
     system_prompt: str | None = None
     trust_remote_code: bool = False
-    tensor_parallel_size: int = 1
+    tensor_parallel_size: int = at_least(1, 1)
 
 
 @dataclass(frozen=True)
@@ -44,9 +69,9 @@ class BackendConfig:
 
 @dataclass(frozen=True)
 class HFBackendConfig(BackendConfig):
-    batch_size: int = 8
+    batch_size: int = at_least(1, 8)
     device: str = "cpu"
-    threads: int | None = None
+    threads: int | None = at_least(1)
     """torch intra-op threads; None leaves torch's default (all cores)."""
 
 
@@ -55,14 +80,14 @@ class VLLMBackendConfig(BackendConfig):
     """vLLM engine settings. dtype, max_model_len (``model.max_length``) and
     tensor_parallel_size belong to the model config; the seed is the run's ``seed``."""
 
-    data_parallel_size: int = 1
-    gpu_memory_utilization: float = 0.9
+    data_parallel_size: int = at_least(1, 1)
+    gpu_memory_utilization: float = above(0, 0.9, at_most=1)
     enforce_eager: bool = False
     """Skip CUDA graphs / compilation: much faster start-up, slower decoding on GPU."""
-    max_num_seqs: int | None = None
-    cpu_kvcache_space_gb: int = 1
+    max_num_seqs: int | None = at_least(1)
+    cpu_kvcache_space_gb: int = at_least(1, 1)
     """KV cache size on the CPU build (VLLM_CPU_KVCACHE_SPACE); ignored on GPUs."""
-    cpu_reserved_cpus: int | None = 0
+    cpu_reserved_cpus: int | None = at_least(0, 0)
     """CPU build: cores kept free of the engine's OpenMP threads
     (VLLM_CPU_NUM_OF_RESERVED_CPU); None keeps vLLM's default, which reserves one and
     on a 2-core machine halves the engine's compute."""
@@ -84,19 +109,19 @@ class VLLMServerBackendConfig(VLLMBackendConfig):
     """A ``vllm serve`` that evalsuite starts on ``host`` and always stops."""
 
     host: str = "127.0.0.1"
-    port: int | None = None
+    port: int | None = between(1, 65535)
     """None picks a free port."""
     api_key_env: str | None = None
     """An environment variable holding a key the server then requires (VLLM_API_KEY) and
     the client sends: for a server bound beyond loopback. Its value is never written."""
-    startup_timeout_s: float = 600.0
+    startup_timeout_s: float = above(0, 600.0)
     extra_args: tuple[str, ...] = ()
     """More ``vllm serve`` flags, passed as they are."""
-    batch_size: int = 16
+    batch_size: int = at_least(1, 16)
     """Prompts per completions request."""
-    num_concurrent: int = 4
-    max_retries: int = 3
-    request_timeout_s: float = 600.0
+    num_concurrent: int = at_least(1, 4)
+    max_retries: int = at_least(0, 3)
+    request_timeout_s: float = above(0, 600.0)
 
 
 @dataclass(frozen=True)
@@ -105,7 +130,7 @@ class OpenAIBackendConfig(BackendConfig):
 
     base_url: str | None = None
     """e.g. http://127.0.0.1:8000/v1"""
-    api: str = "completions"
+    api: str = one_of("completions", "chat", default="completions")
     """completions (generation and log-likelihoods) or chat (generation only)."""
     model: str | None = None
     """The endpoint's model id; None uses the model config's name."""
@@ -113,10 +138,10 @@ class OpenAIBackendConfig(BackendConfig):
     """HF tokenizer for token-level requests; None uses the local checkpoint if any."""
     api_key_env: str | None = "OPENAI_API_KEY"
     """Name of the environment variable holding the key; the key is never written."""
-    batch_size: int = 1
-    num_concurrent: int = 8
-    max_retries: int = 3
-    request_timeout_s: float = 600.0
+    batch_size: int = at_least(1, 1)
+    num_concurrent: int = at_least(1, 8)
+    max_retries: int = at_least(0, 3)
+    request_timeout_s: float = above(0, 600.0)
 
 
 BACKEND_TYPES: dict[str, type[BackendConfig]] = {
@@ -131,8 +156,8 @@ BACKEND_TYPES: dict[str, type[BackendConfig]] = {
 class TaskConfig:
     name: str
     """lm-eval task name (ours under tasks/, or any stock lm-eval task)."""
-    limit: int | None = None
-    num_fewshot: int | None = None
+    limit: int | None = at_least(1)
+    num_fewshot: int | None = at_least(0)
     gen_kwargs: dict[str, Any] = field(default_factory=dict)
     """Overrides of the task's generation settings, e.g. ``max_gen_toks``."""
     chat_template: bool | None = None
@@ -195,7 +220,7 @@ LONG_PROMPT_POLICIES = ("truncate", "skip", "error")
 class JudgeConfig:
     model: ModelConfig
     backend: BackendConfig
-    max_gen_toks: int = 512
+    max_gen_toks: int = at_least(1, 512)
     """New tokens per judgment, decoded greedily."""
 
     @property

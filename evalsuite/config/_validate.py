@@ -40,6 +40,50 @@ def _type_errors(cls: type, data: dict[str, Any], where: str) -> list[str]:
         if not ok:
             names = "/".join(sorted(t.__name__ for t in scalars))
             errors.append(f"{where}.{key} must be {names}, got {value!r}")
+            continue
+        field = cls.__dataclass_fields__.get(key)
+        problem = _out_of_range(value, dict(field.metadata) if field else {})
+        if problem:
+            errors.append(f"{where}.{key} must be {problem}, got {value!r}")
+    return errors
+
+
+def _out_of_range(value: Any, rule: dict[str, Any]) -> str | None:
+    """What ``value`` must be, where it breaks the field's rule (``_types.at_least`` ...)."""
+    if value is None or not rule:
+        return None
+    if "choices" in rule:
+        return None if value in rule["choices"] else "one of " + ", ".join(rule["choices"])
+    lo_in, lo_out, hi = rule.get("ge"), rule.get("gt"), rule.get("le")
+    if ((lo_in is not None and value < lo_in) or (lo_out is not None and value <= lo_out)
+            or (hi is not None and value > hi)):
+        lower = f"at least {lo_in}" if lo_in is not None else f"above {lo_out}"
+        return lower + (f" and at most {hi}" if hi is not None else "")
+    return None
+
+
+# Generation settings a task may override (lm-eval's names), and their ranges.
+GEN_KWARG_RULES: dict[str, tuple[type, dict[str, Any]]] = {
+    "max_gen_toks": (int, {"ge": 1}),
+    "temperature": (float, {"ge": 0}),
+    "top_p": (float, {"gt": 0, "le": 1}),
+    "top_k": (int, {"ge": -1}),
+}
+
+
+def gen_kwargs_errors(gen: dict[str, Any], where: str) -> list[str]:
+    errors = []
+    for key, (kind, rule) in GEN_KWARG_RULES.items():
+        if key not in gen or gen[key] is None:
+            continue
+        value = gen[key]
+        kinds = (int, float) if kind is float else (int,)
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            errors.append(f"{where}.{key} must be {kind.__name__}, got {value!r}")
+            continue
+        problem = _out_of_range(value, rule)
+        if problem:
+            errors.append(f"{where}.{key} must be {problem}, got {value!r}")
     return errors
 
 
@@ -51,6 +95,8 @@ def build(cls: type, data: dict[str, Any], where: str) -> Any:
             f"unknown key(s) {', '.join(unknown)} in {where}; allowed: {', '.join(sorted(names))}"
         )
     errors = _type_errors(cls, data, where)
+    if isinstance(data.get("gen_kwargs"), dict):
+        errors += gen_kwargs_errors(data["gen_kwargs"], f"{where}.gen_kwargs")
     if errors:  # all at once, so one fix-and-rerun cycle is enough
         raise UserError("; ".join(errors))
     return cls(**data)

@@ -53,9 +53,9 @@ def evaluate(cfg: RunConfig) -> RunResult:
     for name, path in data_files.items():
         if not Path(path).expanduser().is_file():
             raise UserError(f"suite.tasks.{name}.data_file {path} does not exist: fix the path")
-    tm = task_manager(cache, cfg.task_paths, data_files)
     # native tasks (MT-Bench) are evalsuite's own, unknown to lm-eval's registry
     names = [t.name for t in cfg.suite.tasks if not native.is_native(t.name)]
+    tm = task_manager(cache, cfg.task_paths, data_files, names)
     check_tasks(tm, names)
     for t in cfg.suite.tasks:
         check_fewshot(tm, t.name, t.num_fewshot)
