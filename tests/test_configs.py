@@ -144,3 +144,10 @@ def test_every_range_problem_of_a_section_is_named_at_once(tmp_path: Path):
     # the edges are allowed
     from_hydra(_compose("+model=smollm2_135m", "backend=vllm", "backend.gpu_memory_utilization=1",
                         "limit=1", "max_gen_toks=1"), tmp_path)
+
+
+def test_every_task_that_reads_a_data_file_has_a_row_check():
+    from evalsuite.config import DATA_FILE_TASKS
+    from evalsuite.tasks.data import ROW_CHECKS
+
+    assert set(ROW_CHECKS) == set(DATA_FILE_TASKS)

@@ -10,8 +10,8 @@ import pytest
 
 from evalsuite.drift.runs import load_run
 from evalsuite.errors import UserError
-from evalsuite.tasks.data import ifeval_path, ifeval_row_problem
-from evalsuite.tasks.rows import error_records, read_rows, take_malformed, text_field
+from evalsuite.tasks.data import ifeval_path, ifeval_row_problem, malformed_rows
+from evalsuite.tasks.rows import check_rows, error_records, read_rows, text_field
 
 from .conftest import read_rows as read_samples
 from .conftest import run_cli
@@ -40,12 +40,13 @@ def test_read_rows_keeps_good_rows_and_sets_bad_ones_aside(tmp_path: Path):
     rows = read_rows(path, ifeval_row_problem)
     assert [r["key"] for r in rows] == [g["key"] for g in good]
     assert [r["evalsuite_line"] for r in rows] == [1, 3, 7]
-    bad = take_malformed(path)
+    good_again, bad = check_rows(path, ifeval_row_problem)
+    assert good_again == rows  # one pure check: the loader's rows and the runner's agree
     assert [b["line"] for b in bad] == [2, 4, 6]
     assert bad[0]["error"].startswith("not valid JSON")
     assert bad[1]["error"] == "unknown instruction id 'keywords:no_such_check'"
     assert "'kwargs' must be a list of" in bad[2]["error"]
-    assert take_malformed(path) == []  # taken once
+    assert malformed_rows("ifeval_offline", path) == bad  # what the runner records
     recs = error_records(bad)
     assert recs[0]["sample_id"] == "line-2" and recs[0]["error"].startswith("line 2: ")
     assert recs[0]["response"] is None and recs[0]["scores"] == {}
@@ -96,6 +97,19 @@ def test_missing_data_file_is_one_line(tmp_path: Path):
                    f"hydra.run.dir={tmp_path}/r")
     assert proc.returncode == 2
     assert "nope.jsonl does not exist: fix the path" in proc.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_data_file_without_a_good_row_is_refused_before_the_model_loads(tmp_path: Path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"instructions": "typo"}\n')
+    proc = run_cli("+model=smollm2_135m", "backend=hf", "tasks=[alpaca_probe_offline]",
+                   f"+suite.tasks.alpaca_probe_offline.data_file={bad}",
+                   f"hydra.run.dir={tmp_path}/r")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "bad.jsonl has no usable row (line 1: 'instruction'" in last
+    assert "loading" not in (proc.stdout + proc.stderr).lower()  # no model was loaded
     assert not (tmp_path / "r").exists()
 
 

@@ -16,6 +16,7 @@ import pytest
 from lm_eval.api.instance import Instance
 
 from evalsuite.errors import UserError
+from evalsuite.models.generation import Generation, record_fields
 from evalsuite.models.longprompts import PromptGuard, context_length
 
 from .conftest import read_rows, run_cli
@@ -59,10 +60,10 @@ def test_truncate_keeps_the_end_and_records_it(tokenizer):
     assert int(out[1]) <= 68  # 100 - 32: the backend saw a prompt that fits
     assert inner.seen[1].endswith("what colour is the sea?")  # the question survives
     assert reqs[1].args[0] == LONG  # the task's own instance is untouched
-    note = guard.notes[LONG]
-    assert note["action"] == "truncated"
-    assert note["prompt_tokens"] == len(tokenizer.encode(LONG)) and note["kept_tokens"] == 68
-    assert SHORT not in guard.notes
+    note = out[1].long_prompt  # the answer carries what was done to its prompt
+    assert note.action == "truncated"
+    assert note.prompt_tokens == len(tokenizer.encode(LONG)) and note.kept_tokens == 68
+    assert getattr(out[0], "long_prompt", None) is None  # the short one fit
     assert guard.summary() == {"policy": "truncate", "context_length": 100,
                                "truncated": 1, "skipped": 0}
 
@@ -73,9 +74,28 @@ def test_skip_sends_nothing_and_answers_empty(tokenizer):
     out = guard.generate_until([_req(LONG, 32, 0), _req(SHORT, 32, 1)])
     assert out[0] == "" and out[1] != ""
     assert inner.seen == [SHORT]
-    assert guard.notes[LONG]["action"] == "skipped"
-    assert "68" in guard.notes[LONG]["reason"]
+    assert out[0].long_prompt.action == "skipped" and "68" in out[0].long_prompt.reason
+    assert out[0].long_prompt.as_record()["action"] == "skipped"
+    assert "kept_tokens" not in out[0].long_prompt.as_record()
     assert guard.summary()["skipped"] == 1
+
+
+def test_a_truncated_prompts_answer_keeps_its_own_logprobs(tokenizer):
+    # the backend's logprobs and the guard's note ride on the answer itself: a truncated
+    # prompt used to lose its logprobs (they were looked up by the prompt text)
+    class WithLogprobs(_Recorder):
+        def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[str]:
+            return [Generation(a, logprobs=[-float(i)]) for i, a in
+                    enumerate(super().generate_until(requests))]
+
+    guard = PromptGuard(WithLogprobs(tokenizer), "truncate", max_length=100)
+    out = guard.generate_until([_req(SHORT, 32, 0), _req(LONG, 32, 1), _req(LONG, 32, 2)])
+    assert [a.logprobs for a in out] == [[-0.0], [-1.0], [-2.0]]  # each its own, same prompt
+    assert out[0].long_prompt is None and out[2].long_prompt.action == "truncated"
+    rec = record_fields(out[1], logprobs=True)
+    assert rec["response"] == str(out[1]) and type(rec["response"]) is str
+    assert rec["response_logprobs"] == [-1.0] and rec["long_prompt"]["kept_tokens"] == 68
+    assert guard.summary()["truncated"] == 2  # samples, not distinct prompts
 
 
 def test_max_gen_toks_counts_against_the_context(tokenizer):

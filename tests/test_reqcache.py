@@ -11,6 +11,7 @@ import pytest
 from lm_eval.api.instance import Instance
 from lm_eval.api.model import LM
 
+from evalsuite.models.generation import Generation
 from evalsuite.models.reqcache import CachedLM, RequestStore
 
 
@@ -21,7 +22,6 @@ class FakeLM(LM):
         super().__init__()
         self.batches: list[list[tuple]] = []
         self.fail_after = fail_after
-        self.response_logprobs: dict[str, list] = {}
         self.tokenizer = "fake-tokenizer"
 
     def _batch(self, requests: list[Instance]) -> None:
@@ -44,8 +44,9 @@ class FakeLM(LM):
         for r in requests:
             k = seen.get(r.args[0], 0)
             seen[r.args[0]] = k + 1
-            out.append(f"{r.args[0]}|t={r.args[1].get('temperature', 0)}|k={k}")
-            self.response_logprobs.setdefault(r.args[0], []).append([-0.5 * (k + 1)])
+            # the answer carries its logprobs, as the vLLM engine's answers do
+            out.append(Generation(f"{r.args[0]}|t={r.args[1].get('temperature', 0)}|k={k}",
+                                  logprobs=[-0.5 * (k + 1)]))
         return out
 
 
@@ -138,15 +139,15 @@ def test_a_partly_stored_group_of_repeats_is_sent_again_whole(tmp_path):
 def test_logprobs_come_back_with_cached_answers(tmp_path):
     reqs = [_gen("p", 0.7, 0), _gen("p", 0.7, 1)]
     first = _cached(tmp_path, FakeLM(), logprobs=True)
-    first.generate_until(reqs)
-    assert first.response_logprobs["p"] == [[-0.5], [-1.0]]
+    assert [a.logprobs for a in first.generate_until(reqs)] == [[-0.5], [-1.0]]
     without = _cached(tmp_path, FakeLM())  # stored with logprobs: another key
     assert without.key("generate_until", reqs[0].args, 0) != first.key(
         "generate_until", reqs[0].args, 0)
     again = _cached(tmp_path, FakeLM(), logprobs=True)
-    again.generate_until(reqs)
-    assert again.inner.batches == []
-    assert again.response_logprobs["p"] == [[-0.5], [-1.0]]
+    answers = again.generate_until(reqs)
+    assert again.inner.batches == []  # from the store, with each answer's own logprobs
+    assert [a.logprobs for a in answers] == [[-0.5], [-1.0]]
+    assert all(type(a) is str for a in without.generate_until(reqs))  # not asked: plain text
 
 
 def test_unknown_attributes_come_from_the_wrapped_lm(tmp_path):

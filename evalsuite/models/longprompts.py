@@ -24,6 +24,7 @@ from lm_eval.api.model import LM
 from evalsuite.config import check_policy
 from evalsuite.errors import UserError
 from evalsuite.models.backends.genparams import DEFAULT_MAX_GEN_TOKS
+from evalsuite.models.generation import Generation, LongPrompt
 from evalsuite.models.wrap import WrappedLM
 
 log = logging.getLogger(__name__)
@@ -49,8 +50,8 @@ class PromptGuard(WrappedLM):
         self.policy = check_policy(policy)
         self.max_length = max_length
         self.tokenizer_ = getattr(inner, "tokenizer", None)
-        # prompt -> what happened to it, read back into the sample records by the runner
-        self.notes: dict[str, dict[str, Any]] = {}
+        # what happened to this task's prompts, for the manifest; each answer carries its own
+        self.notes: list[LongPrompt] = []
 
     @property
     def active(self) -> bool:
@@ -69,28 +70,36 @@ class PromptGuard(WrappedLM):
         if not self.active:
             return self.inner.generate_until(requests, disable_tqdm=disable_tqdm)
         send: list[Any] = []
-        out: list[str | None] = []
+        out: list[tuple[str | None, LongPrompt | None]] = []
         for req in requests:
             context = req.args[0]
-            fitted = self._fit(context, req.args[1], req)
+            fitted, note = self._fit(context, req.args[1], req)
+            if note is not None:
+                self.notes.append(note)
             if fitted is None:
-                out.append("")  # skipped: the backend never sees it
+                out.append(("", note))  # skipped: the backend never sees it
                 continue
             # a copy: the task's own instance keeps the prompt it asked, for the records
             send.append(req if fitted is context
                         else replace(req, arguments=(fitted, *req.args[1:])))
-            out.append(None)
+            out.append((None, note))
         answers = iter(self.inner.generate_until(send, disable_tqdm=disable_tqdm) if send else [])
-        return [next(answers) if a is None else a for a in out]
+        texts: list[str] = []
+        for skipped, note in out:
+            answer = next(answers) if skipped is None else skipped
+            # the answer carries what was done to its prompt into its sample record
+            texts.append(answer if note is None else Generation.of(answer, long_prompt=note))
+        return texts
 
-    def _fit(self, context: str, gen_kwargs: dict[str, Any], req: Any) -> str | None:
-        """The context to send, or None to skip it."""
+    def _fit(self, context: str, gen_kwargs: dict[str, Any],
+             req: Any) -> tuple[str | None, LongPrompt | None]:
+        """The context to send (None: skip it), and the note when it did not fit."""
         assert self.max_length is not None
         max_new = int((gen_kwargs or {}).get("max_gen_toks") or DEFAULT_MAX_GEN_TOKS)
         room = self.max_length - max_new
         ids = self.tokenizer_.encode(context, add_special_tokens=False)
         if len(ids) <= room:
-            return context
+            return context, None
         where = _where(req)
         if room <= 0:
             raise UserError(
@@ -102,30 +111,26 @@ class PromptGuard(WrappedLM):
             raise UserError(f"{where}: {reason}: set long_prompts=truncate or skip, lower "
                             "max_gen_toks, or raise model.max_length")
         if self.policy == "skip":
-            self.notes[context] = {"action": "skipped", "prompt_tokens": len(ids),
-                                   "reason": reason}
             log.warning("%s skipped: %s", where, reason)
-            return None
+            return None, LongPrompt("skipped", len(ids), reason)
         kept = self.tokenizer_.decode(ids[-room:])
         # decoding and re-encoding a cut can merge tokens differently at the seam: cut
         # again until it fits
         while len(self.tokenizer_.encode(kept, add_special_tokens=False)) > room:
             kept = kept[1:]
-        self.notes[context] = {"action": "truncated", "prompt_tokens": len(ids),
-                               "kept_tokens": room, "reason": reason}
         log.warning("%s truncated to its last %d tokens: %s", where, room, reason)
-        return kept
+        return kept, LongPrompt("truncated", len(ids), reason, kept_tokens=room)
 
     def summary(self) -> dict[str, Any] | None:
         """What the manifest records for a task; None when every prompt fit."""
         if not self.notes:
             return None
-        actions = [n["action"] for n in self.notes.values()]
+        actions = [n.action for n in self.notes]
         return {"policy": self.policy, "context_length": self.max_length,
                 "truncated": actions.count("truncated"), "skipped": actions.count("skipped")}
 
     def reset(self) -> None:
-        self.notes = {}
+        self.notes = []
 
 
 

@@ -30,6 +30,7 @@ from typing import Any
 from lm_eval.api.model import LM
 
 from evalsuite.models.backends.genparams import is_sampled
+from evalsuite.models.generation import Generation
 from evalsuite.models.wrap import WrappedLM
 
 log = logging.getLogger(__name__)
@@ -111,10 +112,6 @@ class CachedLM(WrappedLM):
         self.seed = seed
         self.chunk_size = max(1, chunk_size)
         self.stats: dict[str, int] = {"requests": 0, "cached": 0}
-        # vLLM keeps each generation's logprobs by prompt; cached answers bring theirs
-        inner_table = getattr(inner, "response_logprobs", None)
-        self.response_logprobs: dict[str, list[Any]] | None = (
-            None if inner_table is None or not keep_logprobs else defaultdict(list))
 
     def reset_stats(self) -> None:
         self.stats = {"requests": 0, "cached": 0}
@@ -176,26 +173,27 @@ class CachedLM(WrappedLM):
                          len(todo))
             answers = getattr(self.inner, method)([requests[i] for i in todo],
                                                   disable_tqdm=disable_tqdm)
-            values = [self._value(method, requests[i], a)
-                      for i, a in zip(todo, answers, strict=True)]
+            values = [self._value(method, a) for a in answers]
             self.store.put_many([(keys[i], v) for i, v in zip(todo, values, strict=True)])
             for i, v in zip(todo, values, strict=True):
                 found[keys[i]] = v
         out = []
-        for req, k in zip(requests, keys, strict=True):
+        for k in keys:
             value = found[k]
-            if self.response_logprobs is not None and method == "generate_until":
-                self.response_logprobs[req.args[0]].append(value.get("logprobs"))
-            out.append(_decode(method, value["answer"]))
+            answer = _decode(method, value["answer"])
+            if method == "generate_until" and self.keep_logprobs:
+                # a stored answer brings its logprobs back, as the backend handed them over
+                answer = Generation(answer, logprobs=value.get("logprobs"))
+            out.append(answer)
         return out
 
-    def _value(self, method: str, req: Any, answer: Any) -> dict[str, Any]:
-        value: dict[str, Any] = {"answer": answer}
-        table = getattr(self.inner, "response_logprobs", None)
-        if method == "generate_until" and table is not None and self.keep_logprobs:
-            queue = table.get(req.args[0]) or []
-            value["logprobs"] = queue.pop(0) if queue else None
-        return value
+    def _value(self, method: str, answer: Any) -> dict[str, Any]:
+        if method == "generate_until":
+            value: dict[str, Any] = {"answer": str(answer)}
+            if self.keep_logprobs:
+                value["logprobs"] = getattr(answer, "logprobs", None)
+            return value
+        return {"answer": answer}
 
 
 

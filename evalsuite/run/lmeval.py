@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from evalsuite.models.generation import record_fields
 from evalsuite.storage.jsonable import to_plain
 
 _NOT_METRICS = {"name", "alias", "sample_len", "samples"}
@@ -34,14 +35,16 @@ def task_metrics(result: dict[str, Any]) -> tuple[dict[str, float], dict[str, fl
     return metrics, stderrs
 
 
-def sample_records(logged: list[dict[str, Any]], output_type: str) -> list[dict[str, Any]]:
-    """One record per document from lm-eval's logged samples (one entry per doc and filter)."""
+def sample_records(logged: list[dict[str, Any]], output_type: str,
+                   logprobs: bool = False) -> list[dict[str, Any]]:
+    """One record per document from lm-eval's logged samples (one entry per doc and filter).
+    ``logprobs``: the run stores response logprobs, so every record gets the field."""
     by_doc: dict[int, dict[str, Any]] = {}
     for s in logged:
         doc_id = int(s["doc_id"])
         rec = by_doc.get(doc_id)
         if rec is None:
-            rec = by_doc[doc_id] = _base_record(s, output_type)
+            rec = by_doc[doc_id] = _base_record(s, output_type, logprobs)
         filt = s.get("filter", "none")
         for metric in s.get("metrics", []):
             if metric in s:
@@ -54,7 +57,7 @@ def sample_records(logged: list[dict[str, Any]], output_type: str) -> list[dict[
     return records
 
 
-def _base_record(s: dict[str, Any], output_type: str) -> dict[str, Any]:
+def _base_record(s: dict[str, Any], output_type: str, logprobs: bool) -> dict[str, Any]:
     args = s.get("arguments") or []
     prompt = args[0][0] if args and args[0] else None
     rec: dict[str, Any] = {
@@ -68,7 +71,9 @@ def _base_record(s: dict[str, Any], output_type: str) -> dict[str, Any]:
     }
     resps = s.get("resps") or []
     if output_type == "generate_until":
-        rec["response"] = resps[0][0] if resps and resps[0] else None
+        # the answer object the backend returned, with its logprobs and long-prompt note
+        rec.update(record_fields(resps[0][0] if resps and resps[0] else None,
+                                 logprobs=logprobs))
     elif output_type in ("multiple_choice", "loglikelihood"):
         lls = [float(r[0][0]) for r in resps]
         contexts, conts = [a[0] for a in args], [a[1] for a in args]
@@ -79,6 +84,8 @@ def _base_record(s: dict[str, Any], output_type: str) -> dict[str, Any]:
         rec["response"] = rec["choices"][max(range(len(lls)), key=lls.__getitem__)] if lls else None
     else:  # loglikelihood_rolling: the response is the score itself
         rec["response"] = to_plain(resps[0][0]) if resps and resps[0] else None
+    if logprobs:
+        rec.setdefault("response_logprobs", None)  # scored tasks: no response of their own
     rec["doc"] = to_plain(s.get("doc"))
     return rec
 

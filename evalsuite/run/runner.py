@@ -26,9 +26,9 @@ from evalsuite.run.lmeval import (
 from evalsuite.run.rundir import RunWriter
 from evalsuite.storage.cachedir import cache_dir
 from evalsuite.storage.provenance import host, package_versions
-from evalsuite.tasks.data import ensure_punkt_tab
+from evalsuite.tasks.data import ensure_punkt_tab, malformed_rows
 from evalsuite.tasks.registry import check_fewshot, check_tasks, output_types, task_manager
-from evalsuite.tasks.rows import error_records, file_info, take_malformed
+from evalsuite.tasks.rows import error_records, file_info
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +50,11 @@ def evaluate(cfg: RunConfig) -> RunResult:
     cache = cache_dir(cfg.cache_dir)
     ensure_punkt_tab(cache)  # before lm-eval imports IFEval, which tries to download it
     data_files = {t.name: t.data_file for t in cfg.suite.tasks if t.data_file}
+    malformed = {}
     for name, path in data_files.items():
         if not Path(path).expanduser().is_file():
             raise UserError(f"suite.tasks.{name}.data_file {path} does not exist: fix the path")
+        malformed[name] = malformed_rows(name, path)  # a file with no good row: refused now
     # native tasks (MT-Bench) are evalsuite's own, unknown to lm-eval's registry
     names = [t.name for t in cfg.suite.tasks if not native.is_native(t.name)]
     tm = task_manager(cache, cfg.task_paths, data_files, names)
@@ -93,7 +95,7 @@ def evaluate(cfg: RunConfig) -> RunResult:
                 info["requests"] = dict(lm.inner.stats)
             if task.data_file:
                 info["data_file"] = file_info(task.data_file)
-                bad = take_malformed(task.data_file)
+                bad = malformed[task.name]
                 if bad:  # recorded, not fatal: the task ran on the good rows
                     info["malformed_rows"] = len(bad)
                     samples = samples + error_records(bad)
@@ -104,12 +106,8 @@ def evaluate(cfg: RunConfig) -> RunResult:
             if restarts:  # so far in this run: the task that saw the death has the first
                 info["server_restarts"] = restarts
             long_prompts = lm.summary()
-            if long_prompts:
+            if long_prompts:  # each sample's own note came with its answer (Generation)
                 info["long_prompts"] = long_prompts
-                for rec in samples:
-                    note = lm.notes.get(rec.get("prompt", ""))
-                    if note:
-                        rec["long_prompt"] = note
             writer.add_task(task.name, samples, metrics, info)
         writer.finish()
     except BaseException as e:
@@ -164,9 +162,7 @@ def run_task(
     )
     if out is None:  # lm-eval returns None on non-zero ranks only
         raise RuntimeError("lm-eval returned no results")
-    samples, metrics, stderrs, subtasks = _collect(out, task.name)
-    if cfg.store_logprobs:
-        _attach_logprobs(lm, samples)
+    samples, metrics, stderrs, subtasks = _collect(out, task.name, cfg.store_logprobs)
     first = min(out["samples"])  # a group's subtasks share one template
     tcfg = out["configs"][first]
     n_total = sum(n.get("original", 0) for n in out["n-samples"].values())
@@ -198,7 +194,7 @@ def run_task(
 
 
 def _collect(
-    out: dict[str, Any], name: str
+    out: dict[str, Any], name: str, logprobs: bool = False
 ) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any], dict[str, Any]]:
     """(samples, metrics, stderrs, subtasks) of one suite entry: a task or a group.
 
@@ -209,7 +205,8 @@ def _collect(
     if name in out["samples"] or len(out["samples"]) == 1:  # a task, or a tag of one
         only = name if name in out["samples"] else next(iter(out["samples"]))
         tcfg = out["configs"][only]
-        samples = sample_records(out["samples"][only], tcfg.get("output_type", "generate_until"))
+        samples = sample_records(out["samples"][only], tcfg.get("output_type", "generate_until"),
+                                 logprobs)
         metrics, stderrs = task_metrics(out["results"][only])
         return samples, metrics, stderrs, {}
     group = out["results"].get(name)
@@ -222,7 +219,7 @@ def _collect(
     samples = []
     for sub in sorted(out["samples"]):
         kind = out["configs"][sub].get("output_type", "generate_until")
-        for rec in sample_records(out["samples"][sub], kind):
+        for rec in sample_records(out["samples"][sub], kind, logprobs):
             rec["sample_id"] = f"{sub}/{rec['sample_id']}"
             rec["subtask"] = sub
             samples.append(rec)
@@ -244,20 +241,6 @@ class _DropCustomDatasetHint(logging.Filter):
 
 
 logging.getLogger("lm_eval.api.task").addFilter(_DropCustomDatasetHint())
-
-
-def _attach_logprobs(lm: Any, samples: list[dict[str, Any]]) -> None:
-    # The backend remembers logprobs by the exact prompt it was sent; the sample
-    # record holds that same prompt string.
-    table = getattr(lm, "response_logprobs", None)
-    if table is None:
-        raise UserError(f"backend {type(lm).__name__} cannot store response logprobs")
-    # Repeats of one prompt were generated in document order (lm-eval's sort is stable),
-    # so the k-th sample with a prompt gets the k-th answer's logprobs.
-    for rec in samples:
-        queue = table.get(rec["prompt"]) or []
-        rec["response_logprobs"] = queue.pop(0) if queue else None
-    table.clear()
 
 
 def _seeds(seed: int) -> dict[str, int]:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from evalsuite.storage.atomic import write_text
 from evalsuite.storage.cachedir import cache_dir
 from evalsuite.storage.wheels import WheelFile, wheel_file
-from evalsuite.tasks.rows import read_rows, text_field
+from evalsuite.tasks.rows import Validator, check_rows, read_rows, text_field
 
 if TYPE_CHECKING:
     import datasets
@@ -42,7 +42,7 @@ def probe_dataset(cache: str | os.PathLike[str] | None = None,
 
         raise UserError(f"probe repeats must be a positive integer, got {repeats!r}")
     if data_file:
-        rows = read_rows(data_file, lambda row: text_field(row, "instruction"))
+        rows = read_rows(data_file, instruction_row_problem)
     else:
         rows = json.loads(wheel_file(ALPACA_EVAL, cache_dir(cache)).read_text(encoding="utf-8"))
     out = {"instruction": [], "source": [], "prompt_id": [], "repeat": []}
@@ -120,6 +120,25 @@ def ifeval_row_problem(row: object) -> str | None:
         except Exception as e:  # the checker's own complaint, e.g. a wrong argument name
             return f"instruction {iid}: {type(e).__name__}: {e}"
     return None
+
+
+def instruction_row_problem(row: object) -> str | None:
+    """What makes a probe row unusable (it needs an ``instruction`` string), or None."""
+    return text_field(row, "instruction")
+
+
+# The row check of each task that reads a data_file (config.DATA_FILE_TASKS): its loader
+# keeps the rows that pass, and the runner records the others.
+ROW_CHECKS: dict[str, Validator] = {
+    "ifeval_offline": ifeval_row_problem,
+    "alpaca_probe_offline": instruction_row_problem,
+    "alpaca_probe_sampled_offline": instruction_row_problem,
+}
+
+
+def malformed_rows(task: str, path: str | Path) -> list[dict[str, Any]]:
+    """The rows of ``task``'s data file its loader leaves out, with line and problem."""
+    return check_rows(path, ROW_CHECKS[task])[1]
 
 
 def ensure_punkt_tab(cache: str | os.PathLike[str] | None = None) -> Path:

@@ -3,16 +3,16 @@
 A JSONL file where one row is broken (not JSON, a field missing or of the wrong type, an
 instruction id the checker does not know) must not end the run: the task runs on the
 good rows, with the same scoring as on a clean file, and every bad row becomes a sample
-record holding its line number and what is wrong with it. lm-eval loads the data inside
-its evaluator, so the loader leaves the bad rows here, keyed by the file, and the runner
-collects them after the task (``take_malformed``).
+record holding its line number and what is wrong with it. The check is a pure function of
+the file: lm-eval's loader keeps the good rows, and the runner, which cannot see inside
+lm-eval's evaluator, checks the same file again for the bad ones (before the model loads,
+so a file with no good row is refused early).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,13 +23,10 @@ from evalsuite.storage.jsonable import jsonl_lines
 Validator = Callable[[Any], str | None]
 """A row -> None if it is usable, else what is wrong with it (one short phrase)."""
 
-_lock = threading.Lock()
-_malformed: dict[str, list[dict[str, Any]]] = {}
-
-
-def read_rows(path: str | Path, validate: Validator) -> list[dict[str, Any]]:
-    """The good rows of a JSONL file, each with ``evalsuite_line``; bad ones are kept
-    aside for ``take_malformed``. A file with no good row at all is a user error."""
+def check_rows(path: str | Path, validate: Validator
+               ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(good rows, each with ``evalsuite_line``; bad rows: line, error, text) of a JSONL
+    file. A file with no good row at all is a user error."""
     file = Path(path).expanduser()
     if not file.is_file():
         raise UserError(f"data_file {path} does not exist: fix the path")
@@ -50,15 +47,12 @@ def read_rows(path: str | Path, validate: Validator) -> list[dict[str, Any]]:
     if not good:
         first = f" (line {bad[0]['line']}: {bad[0]['error']})" if bad else ""
         raise UserError(f"data_file {path} has no usable row{first}: fix the file")
-    with _lock:
-        _malformed[str(file.resolve())] = bad
-    return good
+    return good, bad
 
 
-def take_malformed(path: str | Path) -> list[dict[str, Any]]:
-    """The bad rows the last read of ``path`` set aside (and forget them)."""
-    with _lock:
-        return _malformed.pop(str(Path(path).expanduser().resolve()), [])
+def read_rows(path: str | Path, validate: Validator) -> list[dict[str, Any]]:
+    """The good rows of a JSONL file (what a task's loader gives lm-eval)."""
+    return check_rows(path, validate)[0]
 
 
 def error_records(bad: list[dict[str, Any]]) -> list[dict[str, Any]]:

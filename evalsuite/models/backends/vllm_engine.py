@@ -23,6 +23,7 @@ from evalsuite.errors import UserError, first_line
 from evalsuite.models.backends.genparams import from_lm_eval
 from evalsuite.models.backends.vllm_settings import settings
 from evalsuite.models.checkpoint import Checkpoint
+from evalsuite.models.generation import Generation
 
 # 2: each request sampled with its own seed (hash of run seed, prompt, repeat)
 ANSWER_VERSION = 2
@@ -58,9 +59,7 @@ class VLLMEngineLM(TemplateLM):
         self.tokenizer = tokenizer
         self.max_model_len = max_model_len
         self.seed = seed
-        self.logprobs = logprobs
-        # prompt -> per-token logprobs of its response, when asked for.
-        self.response_logprobs: dict[str, list[list[float]]] = {}
+        self.logprobs = logprobs  # 0: each answer carries its tokens' logprobs (Generation)
         self._tmpdir: str | None = None
 
     # --- lm-eval plumbing -------------------------------------------------------
@@ -98,7 +97,7 @@ class VLLMEngineLM(TemplateLM):
     def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[str]:
         from vllm import SamplingParams
 
-        prompts, params, contexts, stops = [], [], [], []
+        prompts, params, stops = [], [], []
         seen: dict[str, int] = {}
         for req in requests:
             context, gen_kwargs = req.args
@@ -124,11 +123,10 @@ class VLLMEngineLM(TemplateLM):
                 temperature=gp.temperature, top_p=gp.top_p, top_k=gp.top_k,
                 seed=gp.seed, logprobs=0 if self.logprobs is not None else None,
             ))
-            contexts.append(context)
             stops.append([*gp.stop, self.eos_text])  # HFLM also cuts at the EOS text
         outputs = self.llm.generate(prompts, params, use_tqdm=not disable_tqdm)
-        texts = []
-        for req, context, out, stop in zip(requests, contexts, outputs, stops, strict=True):
+        texts: list[str] = []
+        for req, out, stop in zip(requests, outputs, stops, strict=True):
             comp = out.outputs[0]
             # Decode the token ids exactly as lm-eval's HFLM does, not vLLM's incremental
             # text: the two differ on a multi-byte character cut off by max_tokens ("\ufffd"
@@ -136,13 +134,11 @@ class VLLMEngineLM(TemplateLM):
             text = postprocess_generated_text(
                 self.tokenizer.decode(comp.token_ids, skip_special_tokens=True), stop, None
             )
-            texts.append(text)
+            logprobs = None
             if self.logprobs is not None and comp.logprobs is not None:
-                # a list per prompt, in request order: repeated prompts keep each answer's
-                self.response_logprobs.setdefault(context, []).append([
-                    float(step[tok].logprob) for tok, step in zip(comp.token_ids, comp.logprobs,
-                                                                  strict=False)
-                ])
+                logprobs = [float(step[tok].logprob)
+                            for tok, step in zip(comp.token_ids, comp.logprobs, strict=False)]
+            texts.append(Generation(text, logprobs=logprobs))  # the logprobs go with it
             self.cache_hook.add_partial("generate_until", req.args, text)
         return texts
 

@@ -24,6 +24,7 @@ from typing import Any
 from evalsuite.config import RunConfig, TaskConfig
 from evalsuite.errors import UserError
 from evalsuite.judge import NO_JUDGE, aggregate, grade, open_judge, same_model, shared_judge
+from evalsuite.models.generation import record_fields
 from evalsuite.storage.cachedir import cache_dir
 from evalsuite.tasks.chat import (
     Message,
@@ -69,7 +70,7 @@ def _record(row: dict[str, Any], turn: int, prompt: Any, response: str,
         "prompt": prompt,
         "question": row["turns"][turn - 1],
         "history": history,
-        "response": response,
+        **record_fields(response, logprobs=False),  # the text, and a long-prompt note
         "target": refs[turn - 1] if len(refs) >= turn else None,
         "scores": {},
         "doc": row,
@@ -92,7 +93,7 @@ def answer(lm: Any, rows: list[dict[str, Any]], gen_kwargs: dict[str, Any], temp
     records = []
     for r, p1, a1, p2, a2 in zip(rows, prompts1, answers1, prompts2, answers2, strict=True):
         history: list[Message] = [{"role": "user", "content": r["turns"][0]},
-                                  {"role": "assistant", "content": a1}]
+                                  {"role": "assistant", "content": str(a1)}]
         records.append(_record(r, 1, p1, a1, []))
         records.append(_record(r, 2, p2, a2, history))
     return records
