@@ -150,14 +150,28 @@ def test_endpoints_refuse_store_logprobs_before_starting_anything(tmp_path):
                      Checkpoint("m", str(tmp_path), True, "local"))
 
 
-def test_evalsuites_own_tasks_skip_indexing_lm_evals_task_files(tmp_path: Path):
+def test_evalsuites_own_tasks_skip_indexing_lm_evals_task_files(tmp_path: Path, monkeypatch):
+    import lm_eval.tasks
+
     from evalsuite.tasks.registry import task_manager
 
     ours = task_manager(tmp_path, names=["ifeval_offline", "mmlu_offline"])
     assert {"ifeval_offline", "mmlu_offline"} <= set(ours.all_tasks)
     assert "arc_easy" not in ours.all_tasks  # lm-eval's 14,000 files were not read
-    assert "arc_easy" in task_manager(tmp_path, names=["ifeval_offline", "arc_easy"]).all_tasks
-    # a user's task_paths may include stock tasks: then everything is indexed
+    # any other name, or a user's task_paths (which may include stock tasks): all indexed
+    made = []
+    real = lm_eval.tasks.TaskManager
+
+    class Recording(real):
+        def __init__(self, **kw):
+            made.append(kw.get("include_defaults", True))
+            super().__init__(**{**kw, "include_defaults": False})  # fast: only ours
+
+    monkeypatch.setattr(lm_eval.tasks, "TaskManager", Recording)
+    task_manager(tmp_path, names=["ifeval_offline", "arc_easy"])
+    assert made == [False, True]
     mine = tmp_path / "mine"
     mine.mkdir()
-    assert "arc_easy" in task_manager(tmp_path, (str(mine),), names=["ifeval_offline"]).all_tasks
+    made.clear()
+    task_manager(tmp_path, (str(mine),), names=["ifeval_offline"])
+    assert made == [True]

@@ -322,21 +322,22 @@ def test_sweep_axis_is_numeric_only_for_training_steps():
 
 
 def test_too_few_answers_for_the_two_sample_auc_still_render(tmp_path: Path):
-    """4 paired answers: the classifier's AUC is null (it needs 5 per class), and compare,
-    the report and a re-render still finish, saying n/a where the AUC would be."""
+    """4 paired answers: the classifier's AUC is null (it needs 5 per class), and the
+    comparison, the report and a re-render from drift.json still finish, saying n/a."""
+    from evalsuite.report import load_drift
+
     few = ["Yes, it is.", "No, it is not.", "Maybe later today.", "I cannot say that."]
     base = write_run(tmp_path / "base", "base", seed=1, if_pass=0.8, mc_pass=0.5, responses=few)
     cand = write_run(tmp_path / "cand", "tuned", seed=2, if_pass=0.4, mc_pass=0.6,
                      responses=[f"Question: why?\nAnswer: {r}" for r in few])
     out = tmp_path / "cmp"
-    proc = _cli("evalsuite.compare", f"baseline={base}", f"candidate={cand}", f"out={out}",
-                "n_boot=200", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    drift = json.loads((out / "drift.json").read_text())
+    out.mkdir()
+    drift = compare(base, [cand], CompareSettings(n_boot=200))
+    (out / "drift.json").write_text(json.dumps(drift))
+    drift = load_drift(out)  # as `python -m evalsuite.report` reads it: the NaN is null now
     (comp,) = drift["comparisons"].values()
     emb = comp["distribution"][IF_TASK]["embeddings"]
     assert emb["classifier_two_sample"]["auc"] is None and emb["classifier_two_sample"]["n"] == 4
+    render_report(drift, out)
     assert (out / "figures" / "embeddings.png").is_file()
     assert "two-sample AUC" not in (out / "report.md").read_text().split("## ")[1]  # summary
-    proc = _cli("evalsuite.report", str(out), cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]

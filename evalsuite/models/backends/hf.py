@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import logging
-
-from lm_eval.models.huggingface import HFLM
+from typing import TYPE_CHECKING
 
 from evalsuite.config import HFBackendConfig, RunConfig
 from evalsuite.errors import UserError, first_line
 from evalsuite.models.checkpoint import Checkpoint
 
+if TYPE_CHECKING:
+    from lm_eval.models.huggingface import HFLM
+
 log = logging.getLogger(__name__)
 
 
 def build(cfg: RunConfig, checkpoint: Checkpoint) -> HFLM:
-    import torch
+    import torch  # here, not at the top: checks before any work need neither (3 s)
+    from lm_eval.models.huggingface import HFLM
 
     backend, model = cfg.backend, cfg.model
     assert isinstance(backend, HFBackendConfig)
