@@ -243,9 +243,12 @@ def test_labels_tell_runs_of_the_same_model_apart():
 
     from evalsuite.drift.analysis import labels
     from evalsuite.drift.runs import Run
+    from evalsuite.schema import Manifest, ModelInfo
 
     def run(path: str, name: str) -> Run:
-        return Run(Path(path), {"model": {"name": name}}, {}, {})
+        manifest = Manifest(schema_version=2, status="complete", model=ModelInfo(name=name),
+                            backend={"name": "hf"}, suite="quick")
+        return Run(Path(path), manifest, {}, {})
 
     assert labels([run("/r/a/run", "m"), run("/r/b/run", "m"), run("/r/c", "k")]) == [
         "m (a/run)", "m (b/run)", "k"]

@@ -51,7 +51,7 @@ def _sweep(root: Path, baseline: Any) -> tuple[str, list[str], dict[str, Any]]:
     names = {r: run.label for r, run in loaded.items()}
     base, cands = pick_baseline(runs, None if baseline is None else str(baseline), names)
     order = [base, *cands]
-    swept = swept_key([loaded[r].manifest.get("config") or {} for r in order])
+    swept = swept_key([loaded[r].manifest.config or {} for r in order])
     info: dict[str, Any] = {"dir": str(root), "runs": [str(r) for r in order]}
     if swept is not None:
         info["key"], info["run_values"] = swept[0], swept[1]

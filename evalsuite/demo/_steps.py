@@ -74,11 +74,17 @@ def run_key(args: list[str], extra: dict[str, Any]) -> str:
 
 
 def finished(run_dir: Path) -> bool:
-    try:
-        manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+    """Whether a complete run is there (read through the typed manifest; anything
+    unreadable or damaged counts as not finished, and the step runs again)."""
+    from evalsuite.errors import UserError
+    from evalsuite.schema import read_manifest
+
+    if not (run_dir / "manifest.json").is_file():
         return False
-    return manifest.get("status") == "complete"
+    try:
+        return read_manifest(run_dir).status == "complete"
+    except (OSError, UserError):
+        return False
 
 
 def evaluate(label: str, args: list[str], runs_dir: Path, key_extra: dict[str, Any]) -> Path:

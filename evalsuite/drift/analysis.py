@@ -62,7 +62,7 @@ def labels(runs: Sequence[Run]) -> list[str]:
 
 def _length_counter(run: Run) -> tuple[Callable[[str], int] | None, str]:
     """Token counter of the baseline's tokenizer when its checkpoint is on disk."""
-    path = (run.manifest.get("model") or {}).get("path")
+    path = run.manifest.model.path
     tok_file = Path(path) / "tokenizer.json" if path else None
     if tok_file is not None and tok_file.is_file():
         try:
@@ -131,7 +131,7 @@ def _cross(base: Run, cand: Run, paired: PairedTask, scorers: dict[str, Any]) ->
     from evalsuite.models.backends.genparams import from_lm_eval, is_sampled
 
     def gen(run: Run) -> dict[str, Any]:
-        return run.task_info(paired.task).get("generation_kwargs") or {}
+        return run.task_info(paired.task).generation_kwargs or {}
 
     return cross_likelihood(paired.base, paired.cand, scorer_for(base, scorers),
                             scorer_for(cand, scorers), sampled=is_sampled(gen(cand)),
@@ -140,10 +140,10 @@ def _cross(base: Run, cand: Run, paired: PairedTask, scorers: dict[str, Any]) ->
 
 
 def _run_meta(run: Run, label: str) -> dict[str, Any]:
-    model = run.manifest.get("model") or {}
-    return {"label": label, "path": str(run.path), "model": model.get("name"),
-            "model_path": model.get("path"), "fingerprint": model.get("fingerprint"),
-            "suite": run.manifest.get("suite"), "status": run.manifest.get("status")}
+    model = run.manifest.model
+    return {"label": label, "path": str(run.path), "model": model.name,
+            "model_path": model.path, "fingerprint": model.fingerprint,
+            "suite": run.manifest.suite, "status": run.manifest.status}
 
 
 def compare(baseline: str | Path | Run, candidates: Sequence[str | Path | Run],
@@ -179,7 +179,7 @@ def compare(baseline: str | Path | Run, candidates: Sequence[str | Path | Run],
             check_model(run)
     embedder = None
     if settings.embeddings and any(
-            base.task_info(t).get("output_type") == "generate_until" for t in base.samples):
+            base.task_info(t).output_type == "generate_until" for t in base.samples):
         from evalsuite.drift.embeddings import SentenceEmbedder
 
         embedder = SentenceEmbedder()

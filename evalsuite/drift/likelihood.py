@@ -108,8 +108,8 @@ class Scorer:
 
 def model_key(run: Any) -> tuple[str, str | None, str]:
     """(path, revision, dtype) of a run's model: what makes two runs' models the same."""
-    cfg = (run.manifest.get("config") or {}).get("model") or {}
-    path = (run.manifest.get("model") or {}).get("path") or cfg.get("path")
+    cfg = (run.manifest.config or {}).get("model") or {}
+    path = run.manifest.model.path or cfg.get("path")
     return str(path), cfg.get("revision"), str(cfg.get("dtype") or "float32")
 
 
@@ -127,7 +127,7 @@ def check_model(run: Any) -> None:
 def scorer_for(run: Any, cache: dict[Any, Scorer]) -> Scorer:
     """The run's model (from its manifest), loaded once per (path, revision, dtype)."""
     check_model(run)
-    cfg = (run.manifest.get("config") or {}).get("model") or {}
+    cfg = (run.manifest.config or {}).get("model") or {}
     key = model_key(run)
     if key not in cache:
         cache[key] = Scorer(key[0], revision=key[1], dtype=key[2],

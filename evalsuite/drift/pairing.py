@@ -8,6 +8,7 @@ from typing import Any
 
 from evalsuite.drift.runs import Run
 from evalsuite.errors import UserError
+from evalsuite.schema import TaskInfo
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +73,8 @@ def pair_runs(base: Run, cand: Run, *, allow_prompt_mismatch: bool = False) -> l
             skipped.append(msg)
             continue
         paired = PairedTask(
-            task=task, version=bi.get("version"), base=b_rows, cand=c_rows,
-            output_type=bi.get("output_type") or ci.get("output_type"),
+            task=task, version=bi.version, base=b_rows, cand=c_rows,
+            output_type=bi.output_type or ci.output_type,
             only_base=len(base.samples[task]) - len(b_rows),
             only_cand=len(cand.samples[task]) - len(c_rows),
         )
@@ -97,17 +98,16 @@ def pair_runs(base: Run, cand: Run, *, allow_prompt_mismatch: bool = False) -> l
     return out
 
 
-def _versions(task: str, bi: dict[str, Any], ci: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+def _versions(task: str, bi: TaskInfo, ci: TaskInfo) -> list[tuple[str, Any, Any]]:
     """(name, baseline version, candidate version) of the task and each group member."""
-    out = [(task, bi.get("version"), ci.get("version"))]
-    bs, cs = bi.get("subtasks") or {}, ci.get("subtasks") or {}
+    out = [(task, bi.version, ci.version)]
+    bs, cs = bi.subtasks or {}, ci.subtasks or {}
     for sub in sorted(set(bs) | set(cs)):
         out.append((sub, (bs.get(sub) or {}).get("version"), (cs.get(sub) or {}).get("version")))
     return out
 
 
-def _gen_settings(info: dict[str, Any]) -> dict[str, Any]:
-    gen = dict(info.get("generation_kwargs") or {})
+def _gen_settings(info: TaskInfo) -> dict[str, Any]:
+    gen = dict(info.generation_kwargs or {})
     gen.pop("until", None)  # stop strings come from the task, not the user
-    return {**gen, "num_fewshot": info.get("num_fewshot"),
-            "chat_template": info.get("chat_template")}
+    return {**gen, "num_fewshot": info.num_fewshot, "chat_template": info.chat_template}

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evalsuite.schema import Manifest, TaskInfo
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -19,20 +21,22 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Run:
-    """One stored run: its manifest, task metrics and samples per task."""
+    """One stored run: its typed manifest, task metrics, and samples per task as plain
+    rows (validated sample records; the analysis works on many of them)."""
 
     path: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     metrics: dict[str, dict[str, Any]]
     samples: dict[str, list[dict[str, Any]]] = field(repr=False)
 
     @property
     def label(self) -> str:
         """Short name for tables: the model name, or the directory name."""
-        return str((self.manifest.get("model") or {}).get("name") or self.path.name)
+        return str(self.manifest.model.name or self.path.name)
 
-    def task_info(self, task: str) -> dict[str, Any]:
-        return (self.manifest.get("tasks") or {}).get(task) or {}
+    def task_info(self, task: str) -> TaskInfo:
+        """The manifest's entry for ``task``; an empty one where the manifest has none."""
+        return self.manifest.tasks.get(task) or TaskInfo(n_samples=0)
 
 
 def load_run(path: str | Path) -> Run:
@@ -45,7 +49,7 @@ def load_run(path: str | Path) -> Run:
     rec = load_records(path)
     samples = {task: [dump(r) for r in recs if r.error is None]
                for task, recs in rec.samples.items()}
-    return Run(path=rec.path, manifest=dump(rec.manifest), metrics=rec.metrics, samples=samples)
+    return Run(path=rec.path, manifest=rec.manifest, metrics=rec.metrics, samples=samples)
 
 
 def samples_frame(run: Run) -> pd.DataFrame:
@@ -55,7 +59,7 @@ def samples_frame(run: Run) -> pd.DataFrame:
 
     rows = []
     for task, recs in run.samples.items():
-        version = run.task_info(task).get("version")
+        version = run.task_info(task).version
         for r in recs:
             row = {
                 "task": task, "version": version, "sample_id": r.get("sample_id"),
@@ -78,8 +82,7 @@ def metrics_frame(run: Run) -> pd.DataFrame:
     rows = []
     for task, metrics in run.metrics.items():
         info = run.task_info(task)
-        stderr = info.get("stderr") or {}
         for metric, value in metrics.items():
-            rows.append({"task": task, "version": info.get("version"), "metric": metric,
-                         "value": value, "stderr": stderr.get(metric)})
+            rows.append({"task": task, "version": info.version, "metric": metric,
+                         "value": value, "stderr": info.stderr.get(metric)})
     return pd.DataFrame(rows, columns=["task", "version", "metric", "value", "stderr"])

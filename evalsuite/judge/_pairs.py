@@ -13,7 +13,7 @@ from evalsuite.judge._pairwise import question_of
 def generation_tasks(run: Run) -> list[str]:
     """Finished tasks of ``run`` whose samples are generated text."""
     return [t for t in run.samples
-            if run.task_info(t).get("output_type") in (None, "generate_until")
+            if run.task_info(t).output_type in (None, "generate_until")
             and any(isinstance(r.get("response"), str) for r in run.samples[t])]
 
 
@@ -48,7 +48,7 @@ def paired_samples(base: Run, cand: Run, task: str, limit: int | None
     """(baseline, candidate) records of ``task`` with the same sample id, in the
     baseline's order, the first ``limit`` of them. Refuses samples whose question,
     document or prompt differ between the runs."""
-    bi, ci = base.task_info(task).get("version"), cand.task_info(task).get("version")
+    bi, ci = base.task_info(task).version, cand.task_info(task).version
     if bi != ci:
         raise UserError(f"task {task} has version {bi} in {base.path} but {ci} in "
                         f"{cand.path}: re-run one so both use the same version")

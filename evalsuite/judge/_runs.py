@@ -33,9 +33,9 @@ class PairwiseSettings:
 
 
 def _run_info(run: Run) -> dict[str, Any]:
-    model = run.manifest.get("model") or {}
-    return {"path": str(run.path), "label": run.label, "model": model.get("name"),
-            "fingerprint": model.get("fingerprint")}
+    model = run.manifest.model
+    return {"path": str(run.path), "label": run.label, "model": model.name,
+            "fingerprint": model.fingerprint}
 
 
 def _judge_task(judge: Any, task: str, pairs: Sequence[tuple[dict[str, Any], dict[str, Any]]],
