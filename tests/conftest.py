@@ -82,12 +82,13 @@ def read_rows(run_dir: Path, task: str = "ifeval_offline") -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line]
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
-    """``python -m evalsuite ARGS`` as a user runs it."""
+def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600,
+            module: str = "evalsuite") -> subprocess.CompletedProcess:
+    """``python -m evalsuite ARGS`` (or another entry point) as a user runs it."""
     env = {**os.environ, "HYDRA_FULL_ERROR": "0", "OMP_NUM_THREADS": os.environ.get(
         "OMP_NUM_THREADS", "2")}
     return subprocess.run(
-        [sys.executable, "-m", "evalsuite", *args],
+        [sys.executable, "-m", module, *args],
         cwd=cwd or REPO, env=env, capture_output=True, text=True, timeout=timeout,
     )
 

@@ -73,3 +73,20 @@ def test_a_setting_out_of_range_is_one_line_before_the_model_loads(tmp_path: Pat
                    f"hydra.run.dir={tmp_path / 'run'}")
     _one_line_error(proc, "limit must be at least 1, got 0")
     assert proc.returncode == 2 and not (tmp_path / "run").exists()
+
+
+def test_a_directory_that_cannot_be_made_is_one_line_before_work(tmp_path: Path):
+    from evalsuite.storage.paths import uncreatable
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    proc = run_cli("+model=smollm2_135m", "suite=quick", f"hydra.run.dir={blocker}/run")
+    _one_line_error(proc, f"hydra.run.dir={blocker}/run cannot be created",
+                    "is a file, not a directory")
+    assert proc.returncode == 2
+    proc = run_cli("baseline=x", "candidate=y", f"out={blocker}/cmp", module="evalsuite.compare")
+    _one_line_error(proc, f"out={blocker}/cmp cannot be created")
+    # the check itself: what may be made, and nothing is left behind by asking
+    assert uncreatable(tmp_path / "new" / "deeper") is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+    assert uncreatable(blocker) == f"{blocker} is a file, not a directory"

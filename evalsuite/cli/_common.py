@@ -15,12 +15,18 @@ from evalsuite.config import search_path, sweeps
 from evalsuite.errors import UserError
 from evalsuite.resources import CONF_DIR
 from evalsuite.storage import redact
+from evalsuite.storage.paths import uncreatable
 
 GROUPS = ("model", "backend", "suite", "judge")
 
 # `+model=a,b` / `model=a` / `++suite=x`: simple comma lists we can check up front.
 _GROUP_OVERRIDE = re.compile(r"^[+~]{0,2}(?P<group>\w+)=(?P<value>[\w.\-]+(,[\w.\-]+)*)$")
 _CACHE_OVERRIDE = re.compile(r"^\+{0,2}cache_dir=(?P<value>.+)$")
+# Directories a command will create: checked before Hydra makes the run directory (its
+# own error is a traceback) and before any model loads.
+_DIR_OVERRIDE = re.compile(
+    r"^\+{0,2}(?P<key>hydra\.run\.dir|hydra\.sweep\.dir|cache_dir|request_cache_dir|out|runs_dir)"
+    r"=(?P<value>.+)$")
 
 
 def register_hydra() -> None:
@@ -41,6 +47,10 @@ def launch(hydra_main: Callable[[], None], one_job: str | None = None) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if one_job and any(a in ("-m", "--multirun") for a in sys.argv[1:]):
         fail(f"{one_job} runs one job at a time: drop -m/--multirun", 2)
+    try:
+        _check_dirs(sys.argv[1:])
+    except UserError as e:
+        fail(e.message, e.exit_code)
     register_hydra()
     try:
         hydra_main()
@@ -86,6 +96,7 @@ def precheck(argv: list[str]) -> None:
     """Refuse unparsable overrides and unknown config names in one line, before Hydra
     prints a multi-line error."""
     _parse_overrides(argv)
+    _check_dirs(argv)
     sweeps.check_launcher(argv)
     user_dirs = config_dirs(argv)
     for arg in argv:  # cache_dir= also moves the trained models' config directory
@@ -104,6 +115,20 @@ def precheck(argv: list[str]) -> None:
                     f"unknown {m['group']} {value!r}: choose one of "
                     f"{', '.join(known)} or {_hint(m['group'], value)}"
                 )
+
+
+def _check_dirs(argv: list[str]) -> None:
+    for arg in argv:
+        m = _DIR_OVERRIDE.match(arg)
+        if not m:
+            continue
+        value = m["value"].strip("'\"")
+        if value in ("", "null") or "${" in value:  # interpolations resolve later
+            continue
+        problem = uncreatable(value)
+        if problem:
+            raise UserError(f"{m['key']}={value} cannot be created ({problem}): choose a "
+                            "directory you can write to")
 
 
 def _parse_overrides(argv: list[str]) -> None:
