@@ -90,3 +90,31 @@ def test_a_directory_that_cannot_be_made_is_one_line_before_work(tmp_path: Path)
     assert uncreatable(tmp_path / "new" / "deeper") is None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
     assert uncreatable(blocker) == f"{blocker} is a file, not a directory"
+
+
+def test_a_checkpoint_cut_short_is_one_line_before_it_loads(tmp_path: Path):
+    import torch
+    from safetensors.torch import save_file
+
+    from evalsuite.errors import UserError
+    from evalsuite.models.checkpoint import check_weights
+
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    (ckpt / "config.json").write_text('{"model_type": "llama"}')
+    save_file({"w": torch.zeros(64, 64), "b": torch.ones(64)}, str(ckpt / "model.safetensors"))
+    check_weights(ckpt)  # whole: passes
+    data = (ckpt / "model.safetensors").read_bytes()
+    (ckpt / "model.safetensors").write_bytes(data[: len(data) - 100])  # a failed copy
+    with pytest.raises(UserError, match=rf"is cut short \({len(data) - 100} of {len(data)}"):
+        check_weights(ckpt)
+    proc = run_cli("+model=smollm2_135m", "suite=quick", "backend=hf", f"model.path={ckpt}",
+                   f"hydra.run.dir={tmp_path / 'run'}")
+    _one_line_error(proc, "model.safetensors is cut short", "copy or download the checkpoint")
+    assert proc.returncode == 2 and not (tmp_path / "run").exists()
+    (ckpt / "model.safetensors").write_bytes(data[:4])
+    with pytest.raises(UserError, match="too short for a safetensors header"):
+        check_weights(ckpt)
+    (ckpt / "config.json").write_text('{"model_type": "lla')
+    with pytest.raises(UserError, match="config.json is not valid JSON"):
+        check_weights(ckpt)

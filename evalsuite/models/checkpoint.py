@@ -54,12 +54,51 @@ def resolve(model: ModelConfig, cache: Path) -> Checkpoint:
                     f"model path {p} has no config.json: point model.path at a Hugging Face "
                     "checkpoint directory"
                 )
+            check_weights(p)
             return Checkpoint(model.name, str(p), True, "local")
         return Checkpoint(model.name, model.path, False, "hub")
     assert model.embedded is not None
     path = convert_embedded(model.embedded, cache)
     src = f"embedded:{model.embedded.dist}=={model.embedded.version}/{model.embedded.file}"
     return Checkpoint(model.name, str(path), True, src)
+
+
+def check_weights(directory: Path) -> None:
+    """Refuse, before anything loads, a checkpoint whose config.json does not parse or
+    whose safetensors files are cut short (a failed copy or download): each file's header
+    says how many bytes its tensors take, so a short file is found without reading it."""
+    fix = "copy or download the checkpoint again"
+    try:
+        json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{directory / 'config.json'} is not valid JSON ({e}): {fix}") from None
+    for file in sorted(directory.glob("*.safetensors")):
+        problem = _safetensors_problem(file)
+        if problem:
+            raise UserError(f"{file} {problem}: {fix}")
+
+
+def _safetensors_problem(file: Path) -> str | None:
+    size = file.stat().st_size
+    with file.open("rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            return f"is {size} bytes, too short for a safetensors header"
+        n = int.from_bytes(head, "little")
+        if n > size - 8:
+            return f"is cut short: its header alone needs {n + 8} bytes, the file has {size}"
+        try:
+            header = json.loads(f.read(n))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return "has a damaged header"
+    if not isinstance(header, dict):
+        return "has a damaged header"
+    ends = [t.get("data_offsets", [0, 0])[1] for k, t in header.items()
+            if k != "__metadata__" and isinstance(t, dict)]
+    need = 8 + n + max(ends, default=0)
+    if size < need:
+        return f"is cut short ({size} of {need} bytes)"
+    return None
 
 
 def convert_embedded(emb: EmbeddedWeights, cache: Path) -> Path:
