@@ -183,7 +183,7 @@ def fake_checkpoint(tmp_path: Path) -> Path:
     d = tmp_path / "ckpt"
     d.mkdir()
     (d / "config.json").write_text("{}")
-    (d / "model.safetensors").write_bytes(b"not really weights")
+    (d / "pytorch_model.bin").write_bytes(b"not really weights")  # hashed, never loaded
     return d
 
 

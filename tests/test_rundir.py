@@ -53,8 +53,33 @@ def test_a_complete_run_is_never_overwritten(tmp_path: Path):
 def test_a_partial_run_restarts_without_stale_metrics(tmp_path: Path):
     w = _writer(tmp_path)
     w.add_task("a", [], {"acc": 1.0}, {"n_samples": 0})
+    w.close()  # the process ended (a crash releases the lock with it)
     _writer(tmp_path)
     assert json.loads((tmp_path / "metrics.json").read_text()) == {}
+
+
+def test_one_writer_per_run_directory(tmp_path: Path):
+    w = _writer(tmp_path)
+    with pytest.raises(UserError, match="another evalsuite process is writing .*: wait for it"):
+        _writer(tmp_path)
+    w.add_task("a", [], {"acc": 1.0}, {"n_samples": 0})  # the first writer goes on
+    w.close()
+    assert not (tmp_path / ".evalsuite.lock").exists()  # nothing left that looks like a run
+    _writer(tmp_path).close()  # and the same command may continue it
+
+
+def test_a_second_process_is_refused_while_the_first_writes(tmp_path: Path):
+    import subprocess
+    import sys
+
+    w = _writer(tmp_path)
+    code = ("import sys; from pathlib import Path; from evalsuite.run.rundir import RunWriter\n"
+            "try:\n    RunWriter(Path(sys.argv[1]), {})\n"
+            "except Exception as e:\n    print(e)")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
+                         text=True, timeout=120).stdout
+    assert "another evalsuite process is writing" in out
+    w.close()
 
 
 def test_no_temp_files_are_left(tmp_path: Path):

@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
+
 from evalsuite.errors import UserError
 from evalsuite.schema import SCHEMA_VERSION, Manifest, Metrics, SampleRecord, dump
 from evalsuite.storage.atomic import write_json, write_jsonl
@@ -19,6 +21,22 @@ from evalsuite.storage.provenance import now
 MANIFEST = "manifest.json"
 METRICS = "metrics.json"
 SAMPLES = "samples"
+
+
+LOCK = ".evalsuite.lock"
+
+
+def _claim(run_dir: Path) -> FileLock:
+    """This process is the directory's one writer until ``close``: two commands into one
+    hydra.run.dir would otherwise both compute everything, and the last writer win."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(run_dir / LOCK))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise UserError(f"another evalsuite process is writing {run_dir}: wait for it to "
+                        "finish, or pick another hydra.run.dir") from None
+    return lock
 
 
 def read_json(path: Path) -> Any:
@@ -30,6 +48,15 @@ class RunWriter:
 
     def __init__(self, run_dir: Path, manifest: dict[str, Any]) -> None:
         self.dir = run_dir
+        self._lock = _claim(run_dir)
+        try:
+            self._start(manifest)
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, manifest: dict[str, Any]) -> None:
+        run_dir = self.dir
         old = run_dir / MANIFEST
         if old.is_file():
             try:
@@ -94,6 +121,13 @@ class RunWriter:
         samples = self.dir / SAMPLES
         if samples.is_dir() and not any(samples.iterdir()):
             samples.rmdir()
+
+    def close(self) -> None:
+        """Let another process write this directory (the same command continuing it)."""
+        if self._lock is not None:
+            self._lock.release()
+            Path(self._lock.lock_file).unlink(missing_ok=True)
+            self._lock = None
 
     def fail(self, error: BaseException) -> None:
         self.manifest["status"] = "partial"

@@ -133,6 +133,7 @@ def evaluate(cfg: RunConfig) -> RunResult:
         inner = lm.inner if isinstance(lm, PromptGuard) else lm
         if isinstance(inner, CachedLM):
             inner.store.close()
+        writer.close()  # last: the server is down and every file written
     return RunResult(cfg.run_dir, writer.metrics, writer.manifest)
 
 

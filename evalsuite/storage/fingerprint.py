@@ -7,6 +7,8 @@ import json
 import logging
 from pathlib import Path
 
+from filelock import FileLock
+
 from evalsuite.storage.atomic import write_json
 
 log = logging.getLogger(__name__)
@@ -29,12 +31,9 @@ def fingerprint(directory: Path, cache: Path) -> str:
         raise FileNotFoundError(f"no weight files in {directory}")
     key = "|".join(f"{p.resolve()}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
     memo_path = cache / "fingerprints.json"
-    try:
-        memo = json.loads(memo_path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        memo = {}
-    if key in memo:
-        return memo[key]
+    known = _read_memo(memo_path).get(key)
+    if known is not None:
+        return known
     h = hashlib.sha256()
     for p in files:
         h.update(p.relative_to(directory).as_posix().encode() + b"\0")
@@ -42,9 +41,22 @@ def fingerprint(directory: Path, cache: Path) -> str:
             while chunk := f.read(1 << 22):
                 h.update(chunk)
     digest = f"sha256:{h.hexdigest()}"
-    memo[key] = digest
-    write_json(memo_path, memo)
+    # Parallel sweep jobs share the memo: read, add and write under one lock, so that
+    # no job's entry is lost to another's write.
+    memo_path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(memo_path) + ".lock"):
+        memo = _read_memo(memo_path)
+        memo[key] = digest
+        write_json(memo_path, memo)
     return digest
+
+
+def _read_memo(path: Path) -> dict[str, str]:
+    try:
+        memo = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+        return {}
+    return memo if isinstance(memo, dict) else {}  # a damaged memo is only a cache
 
 
 def hub_fingerprint(repo_id: str, revision: str | None, cache: Path) -> str:
