@@ -10,6 +10,7 @@ from typing import Any
 
 from evalsuite.models.generation import record_fields
 from evalsuite.storage.jsonable import to_plain
+from evalsuite.tasks.ifeval_scoring import rewritten_instructions
 
 _NOT_METRICS = {"name", "alias", "sample_len", "samples"}
 
@@ -110,6 +111,8 @@ def add_instruction_results(rec: dict[str, Any]) -> None:
          "loose": None if lo is None else bool(lo)}
         for iid, st, lo in zip(ids, strict, loose, strict=True)
     ]
+    for i, why in rewritten_instructions(doc).items():
+        rec["instructions"][i]["rewritten"] = why
 
 
 def instruction_categories(samples: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

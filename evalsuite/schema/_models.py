@@ -125,6 +125,9 @@ class Instruction(_Record):
     """Followed, under the strict check."""
     loose: bool | None = None
     """Followed, under the loose check; None where the task has no loose verdict."""
+    rewritten: str | None = None
+    """Set where IFEval's reference code checks something other than what the prompt
+    asks (a letter_frequency letter outside a-z): what it does instead."""
 
 
 class SampleRecord(_Record):
