@@ -151,3 +151,8 @@ def test_every_task_that_reads_a_data_file_has_a_row_check():
     from evalsuite.tasks.data import ROW_CHECKS
 
     assert set(ROW_CHECKS) == set(DATA_FILE_TASKS)
+
+
+def test_an_emptied_task_list_says_so(tmp_path: Path):
+    with pytest.raises(UserError, match=r"tasks=\[\] names no task: name at least one"):
+        from_hydra(_compose("+model=smollm2_135m", "tasks=[]"), tmp_path)

@@ -106,6 +106,7 @@ def test_a_job_and_a_comparison_run_from_the_wheel_outside_the_checkout(
     drift = json.loads((out / "drift.json").read_text())
     (comp,) = drift["comparisons"].values()
     assert comp["tasks"]["arc_easy_offline"]["metrics"]["acc"]["delta"] == 0
+    assert "is the baseline run itself" in proc.stdout + proc.stderr  # said, not refused
     # every record the job and the comparison wrote validates against the shipped schemas
     shipped = tmp_path / "site" / "evalsuite" / "schema"
     checked = _validate_every_record(run, shipped) + _validate_every_record(out, shipped)

@@ -39,6 +39,10 @@ def runs_from(cfg: DictConfig) -> tuple[str, list[str], dict[str, Any] | None]:
         raise UserError("name both runs: python -m evalsuite.compare baseline=RUN_DIR "
                         "candidate=RUN_DIR (candidate=[A,B] for several), or sweep=SWEEP_DIR")
     cands = [cands] if isinstance(cands, str) else [str(c) for c in cands]
+    for c in cands:
+        if Path(c).expanduser().resolve() == Path(str(baseline)).expanduser().resolve():
+            log.warning("candidate %s is the baseline run itself: every difference will be "
+                        "zero (a check of the pipeline, not of a model)", c)
     return str(baseline), cands, None
 
 

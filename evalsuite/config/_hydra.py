@@ -66,6 +66,9 @@ def from_hydra(cfg: DictConfig, run_dir: Path) -> RunConfig:
         tasks_d = {t: tasks_d.get(t, {}) for t in only}
     if suite_d:
         raise UserError(f"unknown key(s) {', '.join(sorted(suite_d))} in suite config")
+    if not tasks_d and only is not None:
+        raise UserError("tasks=[] names no task: name at least one, e.g. "
+                        "tasks=[ifeval_offline], or drop tasks= to run the whole suite")
     if not tasks_d:
         raise UserError(f"suite {name} has no tasks: add suite.tasks.TASK={{}}")
     tasks = []
