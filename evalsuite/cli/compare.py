@@ -115,7 +115,7 @@ def hydra_main(cfg: DictConfig) -> None:
             sweep["values"] = dict(zip(labels, sweep.pop("run_values"), strict=True))
         drift["sweep"] = sweep
     drift["config"] = OmegaConf.to_container(cfg, resolve=True)
-    DriftReport.model_validate(drift)  # with the sweep and config added
+    report = DriftReport.model_validate(drift)  # with the sweep and config added
     write_json(out / "drift.json", drift)
     for name, comp in drift["comparisons"].items():
         print(f"{drift['baseline']['label']} -> {name}")
@@ -131,8 +131,10 @@ def hydra_main(cfg: DictConfig) -> None:
     print(f"drift: {out / 'drift.json'}")
     if cfg.get("render", True):
         from evalsuite.report import render_report
+        from evalsuite.schema import view
 
-        result = render_report(drift, out)
+        # from the validated record, exactly as `python -m evalsuite.report` re-renders it
+        result = render_report(view(report), out)
         print(f"report: {result['report']} (tables/, figures/, report.html beside it)")
 
 

@@ -37,10 +37,10 @@ def render_report(drift: dict[str, Any], out: Path) -> dict[str, Any]:
 def load_drift(path: Path) -> dict[str, Any]:
     """drift.json from a compare directory (or the file itself), validated through the
     typed records (evalsuite.schema), as the dict the renderers read."""
-    from evalsuite.schema import dump
     from evalsuite.schema import load_drift as load_report
+    from evalsuite.schema import view
 
-    return dump(load_report(path))
+    return view(load_report(path))
 
 
 __all__ = ["load_drift", "render_report"]

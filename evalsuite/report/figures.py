@@ -140,7 +140,7 @@ def lengths_figure(drift: dict[str, Any]) -> Figure | None:
                 "length"]["values"]["baseline"])]
             for lab in labels[1:]:
                 d = drift["comparisons"][lab]["distribution"].get(task)
-                if d and "values" in d["length"]:
+                if d and d["length"].get("values"):
                     series.append(("candidate", lab, d["length"]["values"]["candidate"]))
             for j, (_, lab, vals) in enumerate(series):
                 x = np.sort(np.asarray(vals, dtype=float))

@@ -21,6 +21,11 @@ def _metric(task: str, metric: str) -> str:
     return f"{frames.task_name(task)} {frames.metric_long(metric)}"
 
 
+def _f(x: Any, spec: str) -> str:
+    """A number as ``spec``, or n/a where drift.json holds none."""
+    return format(x, spec) if _finite(x) else "n/a"
+
+
 def summarize(drift: dict[str, Any]) -> list[str]:
     """One paragraph per candidate, plus the warnings (Markdown)."""
     alpha = drift["settings"]["alpha"]
@@ -97,12 +102,14 @@ def _outputs(drift: dict[str, Any], comp: dict[str, Any], alpha: float) -> str:
     ln = d["length"]
     unit = drift["settings"].get("length_unit", "tokens")
     unit = "tokens" if unit.startswith("tokens") else unit
+    change = ln["delta_mean"] if _finite(ln["delta_mean"]) else 0
     out = [f"On {frames.task_name(task)} the responses "
-           + ("got longer" if ln["delta_mean"] > 0 else "got shorter"
-              if ln["delta_mean"] < 0 else "kept their length")
-           + f" (mean {ln['baseline']['mean']:.0f} \u2192 {ln['candidate']['mean']:.0f} {unit}, "
-           f"KS D = {ln['ks_statistic']:.2f}, p = {ln['ks_p_value']:.2g})"]
-    moved = [p for p in d["patterns"] if p["p_value"] < alpha]
+           + ("got longer" if change > 0 else "got shorter" if change < 0
+              else "kept their length")
+           + f" (mean {_f(ln['baseline']['mean'], '.0f')} \u2192 "
+           f"{_f(ln['candidate']['mean'], '.0f')} {unit}, "
+           f"KS D = {_f(ln['ks_statistic'], '.2f')}, p = {_f(ln['ks_p_value'], '.2g')})"]
+    moved = [p for p in d["patterns"] if _finite(p["p_value"]) and p["p_value"] < alpha]
     if moved:
         out.append("template patterns moved: " + ", ".join(
             f"{p['pattern']} {100 * p['baseline']:.1f} % \u2192 {100 * p['candidate']:.1f} % "

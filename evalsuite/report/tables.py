@@ -19,6 +19,15 @@ SIG_TEX, RAW_TEX = "*", r"\dagger"
 _finite = frames.finite
 
 
+def _below(p: Any, alpha: float) -> bool:
+    """A p-value under alpha (a null one never is)."""
+    return _finite(p) and p < alpha
+
+
+def _pct(x: Any) -> float | None:
+    return 100 * x if _finite(x) else None
+
+
 def scale_of(values: pd.Series) -> float:
     """Accuracies (everything in [0, 1]) are shown in percent, other scores as they are."""
     v = [x for x in values if _finite(x)]
@@ -165,8 +174,9 @@ def category_tables(drift: dict[str, Any]) -> list[tuple[Table, pd.DataFrame]]:
         idx = sub.set_index(["category", "level", "checkpoint"])
         for cat in sorted(sub.category.unique()):
             n = sub[(sub.category == cat) & (sub.role == "baseline")]["n"]
-            row = [Cell(text=cat.replace("_", " ")), Cell(text=str(int(n.iloc[0])) if len(n)
-                                                          else "--")]
+            count = n.iloc[0] if len(n) else None
+            row = [Cell(text=cat.replace("_", " ")),
+                   Cell(text=str(int(count)) if _finite(count) else "--")]
             for lv in levels:
                 vals = [v for v in sub[(sub.category == cat) & (sub.level == lv)]["value"]
                         if _finite(v)]
@@ -240,16 +250,16 @@ def distribution_table(drift: dict[str, Any]) -> tuple[Table, pd.DataFrame] | No
         add(task, f"Median length ({_unit(unit)})", first["length"]["baseline"]["median"],
             {k: v["candidate"]["median"] for k, v in ln.items()}, {}, 1)
         add(task, "KS statistic", None, {k: v["ks_statistic"] for k, v in ln.items()},
-            {k: f"{fmt(v['ks_statistic'], 3)}{'*' if v['ks_p_value'] < alpha else ''}"
+            {k: f"{fmt(v['ks_statistic'], 3)}{'*' if _below(v['ks_p_value'], alpha) else ''}"
              for k, v in ln.items()}, 3)
         add(task, "Wasserstein distance", None, {k: v["wasserstein"] for k, v in ln.items()},
             {}, 1)
         for j, pat in enumerate(first["patterns"]):
             cand = {k: v["patterns"][j] for k, v in per.items()}
-            add(task, f"Pattern: {pat['pattern'].replace('_', ' ')} (%)", 100 * pat["baseline"],
-                {k: 100 * p["candidate"] for k, p in cand.items()},
-                {k: f"{fmt(100 * p['candidate'], 1)} ({fmt(100 * p['delta'], 1, True)})"
-                 f"{RAW if p['p_value'] < alpha else ''}" for k, p in cand.items()}, 1)
+            add(task, f"Pattern: {pat['pattern'].replace('_', ' ')} (%)", _pct(pat["baseline"]),
+                {k: _pct(p["candidate"]) for k, p in cand.items()},
+                {k: f"{fmt(_pct(p['candidate']), 1)} ({fmt(_pct(p['delta']), 1, True)})"
+                 f"{RAW if _below(p['p_value'], alpha) else ''}" for k, p in cand.items()}, 1)
         for key, name, digits in _LEXICAL:
             add(task, name, first["lexical"][key]["baseline"],
                 {k: v["lexical"][key]["candidate"] for k, v in per.items()}, {}, digits)

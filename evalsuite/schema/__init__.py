@@ -4,19 +4,25 @@ Schema files, and the public readers ``load_run`` / ``load_drift``."""
 import json
 from pathlib import Path
 
-from evalsuite.schema._io import dump, read_drift, read_manifest, read_samples
+from evalsuite.schema._drift import (
+    CategoryDrift,
+    ComparisonDrift,
+    DistributionDrift,
+    DriftReport,
+    DriftSettings,
+    InstructionDrift,
+    MetricDrift,
+    RunMeta,
+    TaskDrift,
+)
+from evalsuite.schema._io import dump, read_drift, read_manifest, read_samples, view
 from evalsuite.schema._models import (
     SCHEMA_VERSION,
-    ComparisonDrift,
-    DriftReport,
     Instruction,
     Manifest,
-    MetricDrift,
     Metrics,
     ModelInfo,
-    RunMeta,
     SampleRecord,
-    TaskDrift,
     TaskInfo,
 )
 from evalsuite.schema._run import RunRecord, load_drift, load_run
@@ -38,8 +44,9 @@ def json_schemas() -> dict[str, str]:
 
 
 __all__ = [
-    "SCHEMAS", "SCHEMA_DIR", "SCHEMA_VERSION", "ComparisonDrift", "DriftReport", "Instruction",
+    "SCHEMAS", "SCHEMA_DIR", "SCHEMA_VERSION", "CategoryDrift", "ComparisonDrift",
+    "DistributionDrift", "DriftReport", "DriftSettings", "InstructionDrift", "Instruction",
     "Manifest", "MetricDrift", "Metrics", "ModelInfo", "RunMeta", "RunRecord", "SampleRecord",
     "TaskDrift", "TaskInfo", "dump", "json_schemas", "load_drift", "load_run", "read_drift",
-    "read_manifest", "read_samples",
+    "read_manifest", "read_samples", "view",
 ]

@@ -10,7 +10,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from evalsuite.errors import UserError
-from evalsuite.schema._models import SCHEMA_VERSION, DriftReport, Manifest, SampleRecord
+from evalsuite.schema._drift import DriftReport
+from evalsuite.schema._models import SCHEMA_VERSION, Manifest, SampleRecord
 from evalsuite.storage.jsonable import jsonl_lines
 
 M = TypeVar("M", bound=BaseModel)
@@ -82,3 +83,9 @@ def read_drift(file: Path) -> DriftReport:
 def dump(record: BaseModel) -> dict[str, Any]:
     """A record as the JSON object written to disk (fields left unset are kept unset)."""
     return record.model_dump(mode="json", exclude_unset=True)
+
+
+def view(record: BaseModel) -> dict[str, Any]:
+    """A validated record as the dict its renderers read: every field the model declares
+    is there (its default where the file had none), and NaN is null, as on disk."""
+    return record.model_dump(mode="json")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evalsuite.errors import UserError
+from evalsuite.schema._drift import DriftReport
 from evalsuite.schema._io import (
     RERUN,
     read_drift,
@@ -17,7 +18,7 @@ from evalsuite.schema._io import (
     read_samples,
     validate,
 )
-from evalsuite.schema._models import DriftReport, Manifest, Metrics, SampleRecord
+from evalsuite.schema._models import Manifest, Metrics, SampleRecord
 
 if TYPE_CHECKING:
     import pandas as pd
