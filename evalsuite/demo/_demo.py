@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from evalsuite.demo import _controls, _steps
 from evalsuite.errors import UserError
+from evalsuite.report import load_drift
 from evalsuite.resources import CONF_DIR as PACKAGE_CONF_DIR
 from evalsuite.storage.atomic import write_json, write_text
 
@@ -108,7 +108,7 @@ def run(s: DemoSettings) -> dict[str, Any]:
     else:
         runs, key_extra = _negative_runs(s)
     tmp = _steps.compare(runs[0], runs[1], NAMES[s.control], s.out, ["embeddings=true"])
-    drift = json.loads((tmp / "drift.json").read_text(encoding="utf-8"))
+    drift = load_drift(tmp)  # through the typed records, as the report reads it
     cand = NAMES[s.control][1]
     if s.control == "positive":
         verdict = _controls.positive(drift, cand, min_auc=s.min_auc)
