@@ -152,14 +152,20 @@ def wilcoxon_p(base: Sequence[float], cand: Sequence[float]) -> float:
 
 
 def holm(pvalues: Sequence[float]) -> list[float]:
-    """Holm-Bonferroni adjusted p-values (statsmodels), NaNs passed through."""
-    from statsmodels.stats.multitest import multipletests
-
+    """Holm-Bonferroni adjusted p-values, NaNs passed through. The step-down rule in
+    numpy (equal to statsmodels' ``multipletests(method="holm")``, a test checks, and
+    about 1,000 times faster: it runs once per comparison and per simulated family)."""
     p = np.asarray(pvalues, dtype=float)
     out = np.full(p.shape, np.nan)
     ok = ~np.isnan(p)
-    if ok.any():
-        out[ok] = multipletests(p[ok], method="holm")[1]
+    q = p[ok]
+    m = q.size
+    if m:
+        order = np.argsort(q, kind="stable")
+        stepped = np.minimum(np.maximum.accumulate((m - np.arange(m)) * q[order]), 1.0)
+        adjusted = np.empty(m)
+        adjusted[order] = stepped
+        out[ok] = adjusted
     return [float(x) for x in out]
 
 
