@@ -12,6 +12,7 @@ import pytest
 from evalsuite.resources import CONF_DIR, TASKS_DIR
 
 PKG = Path(__file__).resolve().parent.parent / "evalsuite"
+REPO = PKG.parent
 # Thin ``python -m`` shims: they import their entry point and nothing imports them.
 SHIMS = {"evalsuite.__main__", "evalsuite.compare", "evalsuite.report.__main__",
          "evalsuite.judge.__main__", "evalsuite.recipe.__main__", "evalsuite.demo.__main__",
@@ -154,3 +155,15 @@ def test_the_wheel_lists_every_package():
 def test_resources_point_at_the_shipped_folders():
     assert (CONF_DIR / "config.yaml").is_file()
     assert (TASKS_DIR / "ifeval_offline" / "ifeval_offline.yaml").is_file()
+
+
+def test_committed_outputs_name_no_path_of_the_machine_that_made_them():
+    import re
+    import subprocess
+
+    files = subprocess.run(["git", "ls-files", "reports", "bench/results"], cwd=REPO,
+                           capture_output=True, text=True, check=True).stdout.split()
+    absolute = re.compile(r"(?<![\w.])/(?:work|tmp|root|home|Users)/")
+    found = [f for f in files if not f.endswith((".png", ".pdf"))
+             and absolute.search((REPO / f).read_text(encoding="utf-8", errors="replace"))]
+    assert files and not found, found
