@@ -118,3 +118,64 @@ def test_a_known_drop_is_found_with_the_promised_power():
     # and a small one on few samples is mostly missed: the test is not simply eager
     small = np.mean([mcnemar_exact(*_pass_fail(rng, 50, -0.03)) < ALPHA for _ in range(draws)])
     assert small < 0.3, small
+
+
+def _cluster_sums(rng: np.random.Generator, n: int, shift: float = 0.0):
+    """IFEval-like prompts of 1-3 instructions sharing a difficulty, as scores.py holds
+    them: passed instructions per prompt (baseline, candidate) and instructions."""
+    k = rng.integers(1, 4, size=n)
+    p = rng.beta(2, 2, size=n)
+    b = rng.binomial(k, p).astype(float)
+    c = rng.binomial(k, np.clip(p + shift, 0, 1)).astype(float)
+    return b, k.astype(float), c
+
+
+def _mde(rng: np.random.Generator, clusters: bool, n: int, tests: int) -> float:
+    """The minimum detectable effect drift.json would state for one null dataset."""
+    from evalsuite.drift.stats import bootstrap_intervals, min_detectable_effect
+
+    if clusters:
+        bs, k, cs = _cluster_sums(rng, n)
+        col = (bs, k, cs, k)
+    else:
+        b, c = _pass_fail(rng, n)
+        ones = np.ones(n)
+        col = (b.astype(float), ones, c.astype(float), ones)
+    [iv] = bootstrap_intervals([col], n_boot=2000, seed=int(rng.integers(1 << 31)))
+    return min_detectable_effect(iv["se"], ALPHA, tests=tests)
+
+
+def test_the_minimum_detectable_effect_is_found_with_80_percent_power():
+    """drift.json's mde claims: a true change of that size is called significant (at
+    Holm's first step, alpha / tests) in 80 % of comparisons. Checked by drawing the
+    change at the stated size and counting how often the paired test finds it."""
+    rng = np.random.default_rng(5)
+    tests, draws = 4, 600
+    for clusters, n in ((False, 200), (True, 120)):
+        mde = float(np.mean([_mde(rng, clusters, n, tests) for _ in range(40)]))
+        assert 0.05 < mde < 0.4, mde  # a plausible size for these n (not degenerate)
+        if clusters:
+            # the test scores.py runs on clustered verdicts: sign flips of per-prompt sums
+            found = np.mean([sign_flip_p(np.subtract(*_cluster_sums(rng, n, -mde)[::-2]),
+                                         n_perm=999, seed=i) < ALPHA / tests
+                             for i in range(draws)])
+        else:
+            found = np.mean([mcnemar_exact(*_pass_fail(rng, n, -mde)) < ALPHA / tests
+                             for _ in range(draws)])
+        print(f"clusters={clusters} n={n} mde={mde:.3f} power={found:.3f}")
+        assert 0.7 <= found <= 0.9, (clusters, mde, found)
+        # half the stated size is missed most of the time: the figure is not loose
+        if not clusters:
+            half = np.mean([mcnemar_exact(*_pass_fail(rng, n, -mde / 2)) < ALPHA / tests
+                            for _ in range(draws)])
+            print(f"half the mde: power={half:.3f}")
+            assert half < 0.45, half
+
+
+def test_no_variation_gives_no_detectable_effect():
+    from evalsuite.drift.stats import min_detectable_effect
+
+    assert min_detectable_effect(0.0, ALPHA) is None
+    assert min_detectable_effect(float("nan"), ALPHA) is None
+    # one test at alpha 0.05 and 80 % power: (1.96 + 0.84) standard errors
+    assert abs(min_detectable_effect(0.01, ALPHA) - 0.0280) < 1e-3

@@ -114,6 +114,9 @@ def stored(tmp_path_factory) -> dict[str, Path]:
                            qa_share=0.6, length=8),
         # the same model again with other random draws: no drift
         "again": write_run(root / "again", "again", seed=3, if_pass=0.7, mc_pass=0.5),
+        # the template shows, instruction following is untouched
+        "format": write_run(root / "format", "format", seed=4, if_pass=0.7, mc_pass=0.5,
+                            qa_share=0.6, length=8),
     }
 
 
@@ -173,3 +176,35 @@ def test_negative_control_at_small_size_with_the_real_model(tmp_path):
     assert again.stdout.count("reusing the finished run") == 2
     assert "$ python -m evalsuite " not in again.stdout
     assert json.loads((out / "controls.json").read_text())["checks"] == record["checks"]
+
+
+def test_a_drop_too_small_for_the_sample_is_inconclusive_not_failed(stored):
+    # a real comparison where the template shows and instruction following did not drop:
+    # whether the missed drop fails the control depends on the minimum detectable effect
+    # compare computed for the IFEval metrics
+    calm = compare(str(stored["base"]), [str(stored["format"])],
+                   CompareSettings(n_boot=2000, embeddings=True))
+    mdes = [r["mde"] for r in calm["comparisons"]["format"]["tasks"][IF_TASK]["metrics"].values()]
+    assert all(isinstance(m, float) and 0 < m < 1 for m in mdes), mdes
+    smallest = min(mdes)
+
+    weak = positive(calm, "format", min_auc=0.5, expected_drop=smallest / 2)
+    check = {c.name: c for c in weak.checks}["instruction following dropped"]
+    assert check.inconclusive and not check.passed
+    assert f"{100 * smallest:.1f} points" in check.detail and "not powered" in check.detail
+    assert weak.outcome == "inconclusive", weak.lines()
+    assert weak.lines()[0].endswith("INCONCLUSIVE") and weak.to_dict()["outcome"] == weak.outcome
+
+    # a drop the sample could have shown, and did not: that fails
+    powered = positive(calm, "format", min_auc=0.5, expected_drop=min(0.99, smallest * 2))
+    check = {c.name: c for c in powered.checks}["instruction following dropped"]
+    assert not check.inconclusive and powered.outcome == "failed", powered.lines()
+
+    # an inconclusive check next to a real failure is still a failure
+    strict = positive(calm, "format", min_auc=0.99, expected_drop=smallest / 2)
+    assert strict.outcome == "failed", strict.lines()
+
+
+def test_bad_expected_drop_is_one_line():
+    r = _demo("expected_drop=5")
+    assert r.returncode == 2 and "expected_drop must be a fraction" in r.stderr, r.stderr[-800:]

@@ -170,6 +170,11 @@ def test_summary_names_what_changed(rendered):
     assert "IFEval prompt-level strict accuracy" in summary
     assert "template patterns moved" in summary and "writes_new_question" in summary
     assert "got shorter" in summary
+    # what the unchanged metrics could have shown: their mde, as drift.json states it
+    quiet = [r["mde"] for c in drift["comparisons"].values() for t in c["tasks"].values()
+             for r in t["metrics"].values() if not r["significant"] and r["mde"]]
+    assert "detectable with 80 % power" in summary
+    assert any(f"\u00b1{100 * m:.1f}" in summary for m in quiet), (quiet, summary)
 
 
 def test_identical_runs_report_no_change(runs, tmp_path):
@@ -179,6 +184,8 @@ def test_identical_runs_report_no_change(runs, tmp_path):
     render_report(drift, tmp_path / "out")
     md = (tmp_path / "out" / "report.md").read_text()
     assert "none of the 6 task metrics changed significantly" in md
+    # identical answers: no resample varies, so no power is claimed either way
+    assert "detectable with 80 % power" not in md
     assert "**" not in (tmp_path / "out" / "tables" / "main.md").read_text().split("\n\n")[1]
 
 

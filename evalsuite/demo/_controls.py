@@ -26,6 +26,9 @@ class Check:
     name: str
     passed: bool
     detail: str
+    inconclusive: bool = False
+    """Not passed, and the data could not have passed it: the effect the check looks for
+    is smaller than the comparison's minimum detectable effect."""
 
 
 @dataclass
@@ -38,15 +41,25 @@ class Verdict:
     def passed(self) -> bool:
         return bool(self.checks) and all(c.passed for c in self.checks)
 
+    @property
+    def outcome(self) -> str:
+        """passed, failed, or inconclusive: every check that did not pass was one the
+        sample size could not have passed (a first run at size=small ends here, and
+        that is not a failure of the tool or of the model)."""
+        if self.passed:
+            return "passed"
+        missed = [c for c in self.checks if not c.passed]
+        return "inconclusive" if all(c.inconclusive for c in missed) else "failed"
+
     def to_dict(self) -> dict[str, Any]:
         return {"control": self.control, "candidate": self.candidate, "passed": self.passed,
-                "checks": [asdict(c) for c in self.checks]}
+                "outcome": self.outcome, "checks": [asdict(c) for c in self.checks]}
 
     def lines(self) -> list[str]:
-        head = f"{self.control} control ({self.candidate}): " + (
-            "PASSED" if self.passed else "FAILED")
-        return [head, *(f"  [{'x' if c.passed else ' '}] {c.name}: {c.detail}"
-                        for c in self.checks)]
+        head = f"{self.control} control ({self.candidate}): {self.outcome.upper()}"
+        mark = {True: "x", False: " "}
+        return [head, *(f"  [{'?' if c.inconclusive else mark[c.passed]}] {c.name}: "
+                        f"{c.detail}" for c in self.checks)]
 
 
 def _fmt_p(p: float) -> str:
@@ -80,7 +93,23 @@ def _if_metrics(comp: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
             for m, r in t.get("metrics", {}).items() if m in IF_METRICS]
 
 
-def positive(drift: dict[str, Any], candidate: str, *, min_auc: float) -> Verdict:
+def _underpowered(rows: list[tuple[str, str, dict[str, Any]]],
+                  effect: float) -> tuple[str, str, float] | None:
+    """The (task, metric, mde) of the most sensitive metric, when even it could not
+    detect a change of ``effect`` with 80 % power; None when one could (or none says)."""
+    known = [(t, m, float(r["mde"])) for t, m, r in rows
+             if isinstance(r.get("mde"), int | float)]
+    if not known:
+        return None
+    best = min(known, key=lambda x: x[2])
+    return best if best[2] > effect else None
+
+
+def positive(drift: dict[str, Any], candidate: str, *, min_auc: float,
+             expected_drop: float = 0.05) -> Verdict:
+    """``expected_drop``: the instruction-following drop the control looks for (the full
+    demo measures about 6 points); with fewer samples than it takes to detect that drop
+    at 80 % power, a missed drop is inconclusive, not failed."""
     comp = drift["comparisons"][candidate]
     alpha = float(drift["settings"]["alpha"])
     v = Verdict("positive", candidate)
@@ -105,7 +134,15 @@ def positive(drift: dict[str, Any], candidate: str, *, min_auc: float) -> Verdic
         detail = "no instruction-following task in the runs"
     else:
         detail = "no instruction-following metric dropped significantly"
-    v.checks.append(Check("instruction following dropped", bool(dropped), detail))
+    weak = None if dropped else _underpowered(_if_metrics(comp), expected_drop)
+    if weak is not None:
+        t, m, mde = weak
+        n = comp["tasks"][t]["metrics"][m].get("n")
+        detail += (f"; not powered to: at {n} prompts the smallest drop {t} {m} detects "
+                   f"with 80 % power is {100 * mde:.1f} points, above the "
+                   f"{100 * expected_drop:.1f} the control looks for (size=full is)")
+    v.checks.append(Check("instruction following dropped", bool(dropped), detail,
+                          inconclusive=weak is not None))
 
     aucs = auc_rows(comp)
     if aucs:  # any generation task whose answers a classifier tells apart
@@ -151,6 +188,11 @@ def negative(drift: dict[str, Any], candidate: str, *, auc_tolerance: float) -> 
         else:
             detail = (f"{len(rows)} tested, smallest Holm p {_fmt_p(min(p for _, p in rows))} "
                       f"(Holm over all {len(flat)} tests)")
+            mdes = [float(r["mde"]) for _, _, r in _if_metrics(comp)
+                    if isinstance(r.get("mde"), int | float)]
+            if family == "task metrics" and mdes:  # how blind the silence is
+                detail += (f"; instruction-following changes of {100 * min(mdes):.1f} points "
+                           "or more would be found with 80 % power")
         ok = not hits and (bool(rows) or family != "task metrics")
         v.checks.append(Check(f"no significant change in {family}", ok, detail))
 

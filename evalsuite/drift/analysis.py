@@ -87,7 +87,8 @@ def compare_pair(base: Run, cand: Run, settings: CompareSettings,
     for paired in tasks:
         comp.warnings.extend(paired.warnings)
         res = task_changes(paired, list(base.metrics.get(paired.task, {})),
-                           n_boot=settings.n_boot, seed=settings.seed, level=settings.level)
+                           n_boot=settings.n_boot, seed=settings.seed, level=settings.level,
+                           alpha=settings.alpha)
         for row in res["metrics"]:
             stored = base.metrics[paired.task].get(row["metric"])
             row["matches_stored"] = (isinstance(stored, int | float) and not paired.only_base
@@ -100,7 +101,7 @@ def compare_pair(base: Run, cand: Run, settings: CompareSettings,
             if settings.cross_likelihood:
                 comp.distribution[paired.task]["cross_likelihood"] = _cross(
                     base, cand, paired, {} if scorers is None else scorers)
-    add_holm(comp.scores)
+    add_holm(comp.scores, settings.alpha)
     for row in comp.scores:
         row["significant"] = bool(row["p_holm"] < settings.alpha)
     return comp

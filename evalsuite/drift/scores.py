@@ -57,13 +57,13 @@ class _Series:
     def column(self) -> stats.Column:
         return (self.b_sum, self.b_cnt, self.c_sum, self.c_cnt)
 
-    def summary(self, iv: dict[str, tuple[float, float]], seed: int = 0) -> dict[str, Any]:
+    def summary(self, iv: dict[str, Any], seed: int = 0) -> dict[str, Any]:
         b = self.b_sum.sum() / self.b_cnt.sum()
         c = self.c_sum.sum() / self.c_cnt.sum()
         row: dict[str, Any] = {
             "n": self.n_samples, "n_units": int(self.b_cnt.sum()),
             "baseline": float(b), "candidate": float(c), "delta": float(c - b),
-            "ci_low": iv["delta"][0], "ci_high": iv["delta"][1],
+            "ci_low": iv["delta"][0], "ci_high": iv["delta"][1], "se": iv["se"],
             # each value's own interval, for error bars (same resamples)
             "baseline_ci": list(iv["baseline"]), "candidate_ci": list(iv["candidate"]),
         }
@@ -87,7 +87,7 @@ class _Series:
 
 def task_changes(
     paired: PairedTask, metrics: Sequence[str], *,
-    n_boot: int = 10_000, seed: int = 0, level: float = 0.95,
+    n_boot: int = 10_000, seed: int = 0, level: float = 0.95, alpha: float = 0.05,
 ) -> dict[str, list[dict[str, Any]]]:
     """All paired comparisons of one task, bootstrapped together.
 
@@ -147,11 +147,15 @@ def task_changes(
         key = "category" if section == "categories" else "id"
         out[section].sort(key=lambda r, k=key: (r[k], r["level"]))
         for level_name in LEVELS:  # many groups: Holm within each section and level
-            add_holm([r for r in out[section] if r["level"] == level_name])
+            add_holm([r for r in out[section] if r["level"] == level_name], alpha)
     return out
 
 
-def add_holm(rows: list[dict[str, Any]]) -> None:
-    """Holm-adjusted p-values across ``rows`` (all task metrics of one comparison)."""
+def add_holm(rows: list[dict[str, Any]], alpha: float = 0.05) -> None:
+    """Holm-adjusted p-values across ``rows`` (one family: all task metrics of one
+    comparison, or one section and level of instruction groups), and each row's minimum
+    detectable effect at that family's size."""
     for row, adj in zip(rows, stats.holm([r["p_value"] for r in rows]), strict=True):
         row["p_holm"] = adj
+        row["mde"] = stats.min_detectable_effect(row.get("se", float("nan")), alpha,
+                                                 tests=len(rows))

@@ -8,6 +8,7 @@ here is the paired bootstrap over clusters and the forgetting-rate correction.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -41,8 +42,9 @@ def paired_bootstrap_cis(
 
 def bootstrap_intervals(
     columns: Sequence[Column], *, n_boot: int = 10_000, seed: int = 0, level: float = 0.95
-) -> list[dict[str, tuple[float, float]]]:
-    """Per column, percentile CIs of the delta, the baseline value and the candidate value.
+) -> list[dict[str, Any]]:
+    """Per column, percentile CIs of the delta, the baseline value and the candidate value,
+    and ``se``: the delta's bootstrap standard error.
 
     One set of resamples serves all three (see ``paired_bootstrap_cis``): the delta's
     interval is the paired one; the two values' intervals are what error bars show.
@@ -52,7 +54,8 @@ def bootstrap_intervals(
     n = len(columns[0][0])
     nan = (float("nan"), float("nan"))
     if n == 0:
-        return [{"delta": nan, "baseline": nan, "candidate": nan} for _ in columns]
+        return [{"delta": nan, "baseline": nan, "candidate": nan, "se": float("nan")}
+                for _ in columns]
     m = len(columns)
     mat = np.stack([c[i] for i in range(4) for c in columns], axis=1)  # n x 4m
     rng = np.random.default_rng(seed)
@@ -71,9 +74,9 @@ def bootstrap_intervals(
         draws["candidate"][start:start + rows] = c
         draws["delta"][start:start + rows] = c - b
     alpha = (1 - level) / 2
-    out: list[dict[str, tuple[float, float]]] = []
+    out: list[dict[str, Any]] = []
     for j in range(m):
-        iv = {}
+        iv: dict[str, Any] = {}
         for key, d in draws.items():
             d = d[:, j][np.isfinite(d[:, j])]
             if d.size == 0:
@@ -81,8 +84,33 @@ def bootstrap_intervals(
             else:
                 lo, hi = np.quantile(d, [alpha, 1 - alpha])
                 iv[key] = (float(lo), float(hi))
+            if key == "delta":
+                iv["se"] = float(np.std(d, ddof=1)) if d.size > 1 else float("nan")
         out.append(iv)
     return out
+
+
+POWER = 0.8
+"""The power at which drift.json states each metric's minimum detectable effect."""
+
+
+def min_detectable_effect(se: float, alpha: float, tests: int = 1,
+                          power: float = POWER) -> float | None:
+    """The smallest true change this comparison detects with probability ``power``.
+
+    Normal approximation of a two-sided test of the paired delta, whose standard error is
+    ``se`` (the paired bootstrap's, so clusters and the pairing are in it), at the level
+    of Holm's first step, ``alpha / tests``: a change must clear that to be called
+    significant when it is the family's strongest, so the figure is the conservative one.
+    None where the resampled deltas did not vary (no sample changed): the spread that
+    power depends on is then unknown, not zero.
+    """
+    from scipy.stats import norm
+
+    if not (se == se and se > 0) or tests < 1:
+        return None
+    z = norm.ppf(1 - alpha / (2 * tests)) + norm.ppf(power)
+    return float(z * se)
 
 
 def paired_bootstrap_ci(

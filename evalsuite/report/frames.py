@@ -82,9 +82,10 @@ def scores(drift: dict[str, Any]) -> pd.DataFrame:
 
     Columns: checkpoint, role, task, metric, family, value, value_ci_low, value_ci_high,
     delta, ci_low, ci_high, p_value, p_holm, significant, test, n, flips_lost,
-    flips_gained, forgetting. A baseline row comes from the first comparison that has
-    the task (the baseline's values are the same in each, unless a candidate lacks some
-    samples; each candidate's delta is against its own paired samples).
+    flips_gained, forgetting, mde (the change detectable with 80 % power). A baseline
+    row comes from the first comparison that has the task (the baseline's values are the
+    same in each, unless a candidate lacks some samples; each candidate's delta is
+    against its own paired samples).
     """
     if_tasks = instruction_tasks(drift)
     rows: list[dict[str, Any]] = []
@@ -112,10 +113,11 @@ def scores(drift: dict[str, Any]) -> pd.DataFrame:
                     "p_holm": r.get("p_holm"), "significant": r.get("significant"),
                     "test": r.get("test"), "flips_lost": flips.get("lost"),
                     "flips_gained": flips.get("gained"),
-                    "forgetting": r.get("forgetting_chance_adjusted")})
+                    "forgetting": r.get("forgetting_chance_adjusted"), "mde": r.get("mde")})
     cols = ["checkpoint", "role", "task", "metric", "family", "version", "n", "value",
             "value_ci_low", "value_ci_high", "delta", "ci_low", "ci_high", "p_value",
-            "p_holm", "significant", "test", "flips_lost", "flips_gained", "forgetting"]
+            "p_holm", "significant", "test", "flips_lost", "flips_gained", "forgetting",
+            "mde"]
     return pd.DataFrame(rows, columns=cols)
 
 

@@ -68,6 +68,7 @@ def summarize(drift: dict[str, Any]) -> list[str]:
         # must select no rows, not no columns
         fam = rows.loc[[(t, m) in heads and scales[(t, m)] == 100
                         for t, m in zip(rows.task, rows.metric, strict=True)]]
+        text.append(_power(fam, scales))
         means = fam.groupby("family")["delta"].mean()
         if len(means) == 2:
             text.append(f"On average the benchmarks moved {_pts(means[frames.BENCHMARKS])} "
@@ -91,6 +92,19 @@ def summarize(drift: dict[str, Any]) -> list[str]:
         paras.append("**Warnings.** " + " ".join(f"{w}." if not w.endswith(".") else w
                                                  for w in dict.fromkeys(warnings)))
     return paras
+
+
+def _power(rows: Any, scales: dict[tuple[str, str], float]) -> str:
+    """What the headline metrics that did not change could have shown: a change below
+    the minimum detectable effect is not evidence of no change."""
+    quiet = rows[~rows.significant.fillna(False).astype(bool)]
+    parts = [f"{_metric(r.task, r.metric)} \u00b1{r.mde * scales[(r.task, r.metric)]:.1f}"
+             for _, r in quiet.iterrows() if _finite(r.mde)]
+    if not parts:
+        return ""
+    return ("At these sample sizes the changes detectable with 80 % power were "
+            + ", ".join(parts) + " points (minimum detectable effect, after Holm): a smaller "
+            "change may be there unseen. ")
 
 
 def _outputs(drift: dict[str, Any], comp: dict[str, Any], alpha: float) -> str:

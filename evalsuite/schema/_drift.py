@@ -41,6 +41,12 @@ class MetricDrift(_Record):
     """Lower end of the paired bootstrap interval of the delta."""
     ci_high: float | None = None
     """Upper end of the paired bootstrap interval of the delta."""
+    se: float | None = None
+    """The delta's standard error over the paired bootstrap's resamples."""
+    mde: float | None = None
+    """Minimum detectable effect: the smallest true change (either sign, on the metric's
+    scale) found significant with 80 % power at this sample size, from ``se`` at Holm's
+    strictest step (alpha / tests in the family). Null where no resample varied."""
     p_value: float | None = None
     """The paired test's p-value (McNemar for pass/fail, a permutation test otherwise)."""
     p_holm: float | None = None

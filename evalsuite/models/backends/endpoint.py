@@ -144,7 +144,8 @@ def build_server(cfg: RunConfig, checkpoint: Checkpoint) -> CompletionsLM:
     backend, model = cfg.backend, cfg.model
     assert isinstance(backend, VLLMServerBackendConfig)
     # the engine's own settings, spelled as flags, plus the name the client asks for
-    args = [*server_flags(settings(cfg, checkpoint)), "--served-model-name", model.name]
+    engine = settings(cfg, checkpoint)
+    args = [*server_flags(engine), "--served-model-name", model.name]
     args += list(backend.extra_args)
     env = backend.cpu_env()
     if backend.api_key_env:
@@ -155,7 +156,7 @@ def build_server(cfg: RunConfig, checkpoint: Checkpoint) -> CompletionsLM:
                             "backend.api_key_env=null")
         env["VLLM_API_KEY"] = key  # by environment, not argv: ps shows argv to every user
     server = ManagedServer(args, backend.host, backend.port, cfg.run_dir / "vllm_server.log",
-                           env, backend.startup_timeout_s).start()
+                           env, backend.startup_timeout_s, settings=engine).start()
     try:
         lm = CompletionsLM(model=model.name, base_url=f"{server.base_url}/v1/completions",
                            batch_size=backend.batch_size, **client_kwargs)

@@ -19,6 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from evalsuite.errors import UserError
 from evalsuite.storage.atomic import redact_file
@@ -46,7 +47,8 @@ class ManagedServer:
     """``python -m vllm.entrypoints.openai.api_server`` for one checkpoint."""
 
     def __init__(self, args: list[str], host: str, port: int | None, log_path: Path,
-                 env: dict[str, str], startup_timeout_s: float) -> None:
+                 env: dict[str, str], startup_timeout_s: float,
+                 settings: dict[str, Any] | None = None) -> None:
         self.host = host
         self.port = port if port is not None else free_port(host)
         if port is not None and not port_is_free(host, port):
@@ -61,6 +63,7 @@ class ManagedServer:
         self.cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server",
                     "--host", host, "--port", str(self.port), *args]
         self.env = env
+        self.settings = settings or {}  # the engine settings, to name a refused one
         self.proc: subprocess.Popen[bytes] | None = None
         self._tmpdir: str | None = None
 
@@ -126,7 +129,9 @@ class ManagedServer:
         while time.monotonic() < deadline:
             code = self.proc.poll()
             if code is not None:
+                refused = self.refused_setting()
                 raise UserError(
+                    f"{refused} (vLLM server log: {self.log_path})" if refused else
                     f"vLLM server exited with code {code} during start-up: "
                     f"{self.last_error()} (full log: {self.log_path})"
                 )
@@ -141,6 +146,22 @@ class ManagedServer:
             f"vLLM server not healthy after {self.startup_timeout_s:.0f} s: raise "
             f"backend.startup_timeout_s or see {self.log_path}"
         )
+
+    def refused_setting(self) -> str | None:
+        """The one line naming the setting vLLM's validation refused, if the log says."""
+        from evalsuite.models.backends.vllm_settings import explain
+
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return None
+        for line in lines:  # pydantic's own words: "  Value error, <message> [type=...]"
+            if "Value error, " in line:
+                msg = line.split("Value error, ", 1)[1].split(" [type=", 1)[0]
+                found = explain(msg, self.settings)
+                if found:
+                    return found
+        return None
 
     def last_error(self) -> str:
         """The most telling line of the server log, for a one-line error."""

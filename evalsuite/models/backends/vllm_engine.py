@@ -21,7 +21,7 @@ from lm_eval.models.utils import postprocess_generated_text
 from evalsuite.config import RunConfig, VLLMBackendConfig
 from evalsuite.errors import UserError, first_line
 from evalsuite.models.backends.genparams import from_lm_eval
-from evalsuite.models.backends.vllm_settings import settings
+from evalsuite.models.backends.vllm_settings import explain_error, settings
 from evalsuite.models.checkpoint import Checkpoint
 from evalsuite.models.generation import Generation
 
@@ -230,9 +230,9 @@ def build(cfg: RunConfig, checkpoint: Checkpoint) -> VLLMEngineLM:
         llm = vllm.LLM(**kwargs)
     except Exception as e:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise UserError(
-            f"vLLM could not start {checkpoint.location}: {first_line(e)}"
-        ) from e
+        # a setting the user gave: name it (vLLM's message names its own argument)
+        raise UserError(explain_error(e, kwargs) or
+                        f"vLLM could not start {checkpoint.location}: {first_line(e)}") from e
     finally:
         # Only the engine's processes need the private temp dir; restore ours.
         if previous_tmp is None:

@@ -59,6 +59,70 @@ def settings(cfg: RunConfig, checkpoint: Checkpoint) -> dict[str, Any]:
     return kw
 
 
+# Which evalsuite setting gave each vLLM argument: vLLM's own validation names its
+# argument (max_model_len), which the user never typed.
+SETTING_OF = {
+    "max_model_len": "model.max_length",
+    "dtype": "model.dtype",
+    "tensor_parallel_size": "model.tensor_parallel_size",
+    "revision": "model.revision",
+    "seed": "seed",
+    "gpu_memory_utilization": "backend.gpu_memory_utilization",
+    "max_num_seqs": "backend.max_num_seqs",
+    "data_parallel_size": "backend.data_parallel_size",
+    "enable_chunked_prefill": "backend.enable_chunked_prefill",
+    "enforce_eager": "backend.enforce_eager",
+}
+# vLLM's names for a setting that reaches it by environment or by derived arguments.
+_ALIASES = {"VLLM_CPU_KVCACHE_SPACE": "backend.cpu_kvcache_space_gb",
+            "cpu_kvcache_space": "backend.cpu_kvcache_space_gb",
+            "kv_cache": "backend.cpu_kvcache_space_gb",
+            "block_size": "backend.cpu_kvcache_space_gb"}
+
+
+def _validation_messages(error: BaseException) -> list[tuple[str, str]]:
+    """(field, message) of each problem in a pydantic ValidationError (vLLM validates its
+    configs with pydantic), or [] for any other error."""
+    errors = getattr(error, "errors", None)
+    if type(error).__name__ != "ValidationError" or not callable(errors):
+        return []
+    out = []
+    try:
+        for e in errors():
+            loc = e.get("loc") or ()
+            msg = str(e.get("msg", "")).removeprefix("Value error, ").strip()
+            out.append((str(loc[0]) if loc else "", msg))
+    except Exception:  # an unexpected shape: the caller falls back to the first line
+        return []
+    return out
+
+
+def explain(message: str, kwargs: dict[str, Any], field: str = "") -> str | None:
+    """One line naming the evalsuite setting behind a vLLM refusal, or None when the
+    message names none of them. The first sentence of vLLM's own words is kept: it
+    states the limit (``... is greater than the derived max_model_len (8192)``)."""
+    keys = [field] if field in SETTING_OF else []
+    keys += sorted((k for k in SETTING_OF if k in message and k not in keys),
+                   key=message.index)
+    named = [(SETTING_OF[k], k) for k in keys]
+    named += [(v, None) for k, v in _ALIASES.items()
+              if k in message and v not in (n for n, _ in named)]
+    if not named:
+        return None
+    given = ", ".join(f"{n}={kwargs[k]}" if k in kwargs else n for n, k in named)
+    sentence = message.split(". ")[0].rstrip(".")
+    return f"vLLM refused {given}: {sentence}: change {named[0][0]} to a value it allows"
+
+
+def explain_error(error: BaseException, kwargs: dict[str, Any]) -> str | None:
+    """``explain`` for an exception vLLM raised while it started."""
+    for field, msg in _validation_messages(error):
+        line = explain(msg, kwargs, field)
+        if line:
+            return line
+    return None
+
+
 def server_flags(kwargs: dict[str, Any]) -> list[str]:
     """The same settings as ``vllm serve`` arguments (``max_model_len`` -> ``--max-model-len``)."""
     args: list[str] = []
