@@ -118,3 +118,54 @@ def test_a_checkpoint_cut_short_is_one_line_before_it_loads(tmp_path: Path):
     (ckpt / "config.json").write_text('{"model_type": "lla')
     with pytest.raises(UserError, match="config.json is not valid JSON"):
         check_weights(ckpt)
+
+
+def test_an_interrupted_compare_leaves_no_folder_and_says_so_last(tmp_path: Path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO
+    from tests.stored_runs import write_run
+
+    base = write_run(tmp_path / "base", "base", seed=1, if_pass=0.8, mc_pass=0.5)
+    cand = write_run(tmp_path / "cand", "cand", seed=2, if_pass=0.6, mc_pass=0.6)
+    out = tmp_path / "cmp"
+    # enough resamples that the comparison is still computing when the signal comes
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "evalsuite.compare", f"baseline={base}", f"candidate={cand}",
+         f"out={out}", "n_boot=2000000"], cwd=REPO, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, env={**os.environ, "HYDRA_FULL_ERROR": "0"},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 60
+    while not (out / ".hydra").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)
+    assert proc.poll() is None, "the comparison ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-3000:]
+    assert "Traceback" not in err
+    # the line is the last thing on stderr: no progress bar redrawn after it
+    assert err.strip().splitlines()[-1].startswith("evalsuite: interrupted before drift.json"), \
+        err[-3000:]
+    assert not out.exists(), sorted(p.name for p in out.iterdir())
+
+
+def test_no_progress_bar_redraws_after_the_one_line():
+    import subprocess
+    import sys
+
+    # a loop broken by an interrupt leaves its bar open (lm-eval's and vLLM's do); without
+    # closing it first, it redraws at exit, after the line that has to be the last
+    code = ("from tqdm import tqdm\nfrom evalsuite.cli._common import fail\n"
+            "bar = tqdm(total=10, desc='generating'); bar.update(3)\n"
+            "fail('interrupted; finished tasks are kept', 130)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 130
+    assert "generating" in r.stderr  # the bar was drawn...
+    last = r.stderr.replace("\r", "\n").strip().splitlines()[-1]
+    assert last == "evalsuite: interrupted; finished tasks are kept", r.stderr  # ...then ours

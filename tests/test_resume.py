@@ -98,6 +98,9 @@ def test_ctrl_c_marks_the_run_partial_in_one_line_and_the_rerun_continues(tmp_pa
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 130, err[-3000:]
     assert err.count("evalsuite: interrupted") == 1, err[-3000:]
+    # the last thing on stderr: lm-eval's generation bar is not redrawn after it
+    assert err.replace("\r", "\n").strip().splitlines()[-1].startswith(
+        "evalsuite: interrupted"), err[-3000:]
     assert "Traceback" not in err
     assert json.loads((run_dir / "manifest.json").read_text())["status"] == "partial"
     done = _rows(store)

@@ -3,6 +3,7 @@ overrides, and the Hydra plugins evalsuite's configs need."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from evalsuite.config import search_path, sweeps
+from evalsuite.config.overrides import check_keys
 from evalsuite.errors import UserError
 from evalsuite.resources import CONF_DIR
 from evalsuite.storage import redact
@@ -40,18 +42,20 @@ def register_hydra() -> None:
     sweeps.register_resolvers()
 
 
-def launch(hydra_main: Callable[[], None], one_job: str | None = None) -> None:
-    """Start a secondary Hydra app: plugins registered, Ctrl-C outside the app's own
-    handling is exit 130 without a traceback; ``one_job`` (e.g. "the demo") names an app
-    that refuses ``-m``, whose jobs would compete for the same cores."""
+def launch(hydra_main: Callable[[], None], config: str, one_job: str | None = None) -> None:
+    """Start a secondary Hydra app composing conf/``config``.yaml: plugins registered,
+    overrides checked against that config, Ctrl-C outside the app's own handling is exit
+    130 without a traceback; ``one_job`` (e.g. "the demo") names an app that refuses
+    ``-m``, whose jobs would compete for the same cores."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if one_job and any(a in ("-m", "--multirun") for a in sys.argv[1:]):
         fail(f"{one_job} runs one job at a time: drop -m/--multirun", 2)
+    register_hydra()
     try:
         _check_dirs(sys.argv[1:])
+        check_keys(sys.argv[1:], config, config_dirs(sys.argv[1:]))
     except UserError as e:
         fail(e.message, e.exit_code)
-    register_hydra()
     try:
         hydra_main()
     except KeyboardInterrupt:
@@ -159,8 +163,22 @@ def discard_empty_dir(run_dir: Path) -> None:
 
 
 def fail(message: str, code: int) -> None:
-    print(f"evalsuite: {redact.redact(message)}", file=sys.stderr)
+    close_bars()
+    print(f"evalsuite: {redact.redact(message)}", file=sys.stderr, flush=True)
     sys.exit(code)
+
+
+def close_bars() -> None:
+    """Close every progress bar still open. An interrupt leaves the bars of the loops it
+    broke out of (lm-eval's, vLLM's, ours) open, and each redraws itself on stderr when it
+    is collected at exit: after the one line that must be the last."""
+    tqdm = sys.modules.get("tqdm")
+    if tqdm is None:
+        return
+    for bar in list(getattr(tqdm.tqdm, "_instances", ())):
+        with contextlib.suppress(Exception):  # a bar half torn down: nothing left to draw
+            bar.close()
+    sys.stderr.flush()
 
 
 def interrupt_on_sigterm() -> None:

@@ -16,7 +16,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from evalsuite.cli._common import discard_empty_dir, fail, launch
+from evalsuite.cli._common import discard_empty_dir, fail, interrupt_on_sigterm, launch
 from evalsuite.drift.analysis import CompareSettings, compare
 from evalsuite.drift.distribution import DEFAULT_PATTERNS, Pattern
 from evalsuite.errors import UserError
@@ -25,6 +25,8 @@ from evalsuite.schema import DriftReport
 from evalsuite.storage.atomic import write_json
 
 log = logging.getLogger("evalsuite.compare")
+_NOTHING_KEPT = ("interrupted before drift.json was written; nothing was kept: run the same "
+                 "command again")
 
 
 def runs_from(cfg: DictConfig) -> tuple[str, list[str], dict[str, Any] | None]:
@@ -109,6 +111,24 @@ def hydra_main(cfg: DictConfig) -> None:
         discard_empty_dir(out)
         fail(e.message, e.exit_code)
         return
+    except KeyboardInterrupt:
+        # nothing is lost: the comparison reads stored runs only, and drift.json is
+        # written at the end in one piece
+        discard_empty_dir(out)
+        fail(_NOTHING_KEPT, 130)
+        return
+    try:
+        _write(cfg, out, drift, sweep)
+    except KeyboardInterrupt:
+        if (out / "drift.json").exists():
+            fail(f"interrupted while rendering the report; {out / 'drift.json'} is complete: "
+                 f"python -m evalsuite.report {out} renders it", 130)
+        discard_empty_dir(out)
+        fail(_NOTHING_KEPT, 130)
+
+
+def _write(cfg: DictConfig, out: Path, drift: dict[str, Any],
+           sweep: dict[str, Any] | None) -> None:
     if sweep is not None:
         labels = [drift["baseline"]["label"], *drift["comparisons"]]
         if "run_values" in sweep:
@@ -143,7 +163,8 @@ def _num(value: Any, fmt: str = ".3f") -> str:
 
 
 def main() -> None:
-    launch(hydra_main)
+    interrupt_on_sigterm()
+    launch(hydra_main, "compare")
 
 
 if __name__ == "__main__":

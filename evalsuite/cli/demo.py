@@ -35,20 +35,9 @@ def hydra_main(cfg: DictConfig) -> None:
         sys.exit(1)
 
 
-def _check_groups(argv: list[str]) -> None:
-    # Hydra's own error for an unknown group option is a dozen lines; ours is one.
-    for group in ("size", "backend"):
-        known = sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
-        for arg in argv:
-            if arg.startswith(f"{group}=") and arg.split("=", 1)[1] not in known:
-                fail(f"unknown {group} {arg.split('=', 1)[1]!r}: choose one of "
-                     f"{', '.join(known)}", 2)
-
-
 def main() -> None:
     interrupt_on_sigterm()
-    _check_groups(sys.argv[1:])
-    launch(hydra_main, one_job="the demo")
+    launch(hydra_main, "demo", one_job="the demo")
 
 
 if __name__ == "__main__":

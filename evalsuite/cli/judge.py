@@ -104,7 +104,7 @@ def main() -> None:
         precheck(sys.argv[1:])
     except UserError as e:
         fail(e.message, e.exit_code)
-    launch(hydra_main)
+    launch(hydra_main, "pairwise")
 
 
 if __name__ == "__main__":

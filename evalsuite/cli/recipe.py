@@ -37,7 +37,7 @@ def hydra_main(cfg: DictConfig) -> None:
 
 def main() -> None:
     interrupt_on_sigterm()  # a scheduler's SIGTERM cleans up the half-written checkpoint too
-    launch(hydra_main, one_job="the recipe")
+    launch(hydra_main, "recipe", one_job="the recipe")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from evalsuite.cli._common import (
+    config_dirs,
     discard_empty_dir,
     fail,
     interrupt_on_sigterm,
@@ -21,6 +22,7 @@ from evalsuite.cli._common import (
     register_hydra,
 )
 from evalsuite.config import from_hydra, sweeps
+from evalsuite.config.overrides import check_keys
 from evalsuite.errors import UserError
 from evalsuite.resources import CONF_DIR
 from evalsuite.run.table import results_table
@@ -92,6 +94,7 @@ def main() -> None:
         precheck(sys.argv[1:])
         # checkpoints=DIR -> model.path=DIR/checkpoint-100,... before Hydra parses argv
         sys.argv[1:] = sweeps.expand_checkpoints(sys.argv[1:])
+        check_keys(sys.argv[1:], "config", config_dirs(sys.argv[1:]))
     except UserError as e:
         fail(e.message, e.exit_code)
     # Keep lm-eval/transformers from trying the hub for things already on disk when
