@@ -11,6 +11,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from markupsafe import escape
 
 from evalsuite.resources import CONF_DIR, TASKS_DIR
 
@@ -100,12 +101,19 @@ def test_a_job_and_a_comparison_run_from_the_wheel_outside_the_checkout(
     out = tmp_path / "cmp"
     proc = subprocess.run(
         [sys.executable, "-m", "evalsuite.compare", f"baseline={run}", f"candidate={run}",
-         f"out={out}", "n_boot=200", "render=false"],
+         f"out={out}", "n_boot=200", "embeddings=false"],
         cwd=elsewhere, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     drift = json.loads((out / "drift.json").read_text())
     (comp,) = drift["comparisons"].values()
     assert comp["tasks"]["arc_easy_offline"]["metrics"]["acc"]["delta"] == 0
+    # the report's examples show the model's real answers, through the wheel's template
+    answer = json.loads((run / "samples" / "ifeval_offline.jsonl").read_text(
+        ).splitlines()[0])["response"].strip()
+    page = (out / "report.html").read_text()
+    assert answer and 'id="examples"' in page
+    assert str(escape(answer.split("\n")[0][:60])) in page
+    assert "Drawn at random" in (out / "report.md").read_text()
     assert "is the baseline run itself" in proc.stdout + proc.stderr  # said, not refused
     # every record the job and the comparison wrote validates against the shipped schemas
     shipped = tmp_path / "site" / "evalsuite" / "schema"

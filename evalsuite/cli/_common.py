@@ -52,6 +52,7 @@ def launch(hydra_main: Callable[[], None], config: str, one_job: str | None = No
         fail(f"{one_job} runs one job at a time: drop -m/--multirun", 2)
     register_hydra()
     try:
+        _parse_overrides(sys.argv[1:])
         _check_dirs(sys.argv[1:])
         check_keys(sys.argv[1:], config, config_dirs(sys.argv[1:]))
     except UserError as e:

@@ -78,6 +78,10 @@ def settings_from(cfg: DictConfig) -> tuple[str, list[str], CompareSettings]:
         except re.error as e:
             raise UserError(f"pattern {name}: invalid regex {regex!r} ({e})") from None
         patterns.append(Pattern(str(name), str(regex)))
+    examples = cfg.get("examples", 3)
+    if isinstance(examples, bool) or not isinstance(examples, int) or not 0 <= examples <= 100:
+        raise UserError(f"examples must be an integer from 0 to 100 (pairs shown per kind "
+                        f"and task; 0: none), got {examples!r}")
     for key in ("n_boot", "seed"):
         if not isinstance(cfg.get(key), int) or isinstance(cfg.get(key), bool):
             raise UserError(f"{key} must be an integer, got {cfg.get(key)!r}")
@@ -91,7 +95,7 @@ def settings_from(cfg: DictConfig) -> tuple[str, list[str], CompareSettings]:
         n_boot=cfg.n_boot, seed=cfg.seed, level=cfg.level, alpha=cfg.alpha,
         patterns=tuple(patterns), allow_prompt_mismatch=bool(cfg.allow_prompt_mismatch),
         embeddings=bool(cfg.embeddings),
-        cross_likelihood=bool(cfg.get("cross_likelihood", False)))
+        cross_likelihood=bool(cfg.get("cross_likelihood", False)), examples=examples)
     return str(baseline), cands, settings
 
 

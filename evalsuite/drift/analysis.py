@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from evalsuite.drift import distribution as dist
+from evalsuite.drift.examples import select_examples
 from evalsuite.drift.pairing import PairedTask, pair_runs
 from evalsuite.drift.runs import Run, load_run
 from evalsuite.drift.scores import add_holm, task_changes
@@ -34,6 +35,9 @@ class CompareSettings:
     cross_likelihood: bool = False
     """Score each run's responses under the other run's model (loads both checkpoints),
     with Monte-Carlo KL estimates for sampled responses."""
+    examples: int = 3
+    """Paired answers kept per kind (lost, gained, each pattern, random) and generation
+    task, for the report to show; 0: none."""
 
 
 @dataclass
@@ -45,6 +49,7 @@ class Comparison:
     instruction_ids: list[dict[str, Any]] = field(default_factory=list)
     distribution: dict[str, dict[str, Any]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    examples: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def labels(runs: Sequence[Run]) -> list[str]:
@@ -101,6 +106,10 @@ def compare_pair(base: Run, cand: Run, settings: CompareSettings,
             if settings.cross_likelihood:
                 comp.distribution[paired.task]["cross_likelihood"] = _cross(
                     base, cand, paired, {} if scorers is None else scorers)
+            if settings.examples > 0:
+                comp.examples[paired.task] = select_examples(
+                    paired, list(base.metrics.get(paired.task, {})), settings.patterns,
+                    settings.examples, seed=settings.seed)
     add_holm(comp.scores, settings.alpha)
     for row in comp.scores:
         row["significant"] = bool(row["p_holm"] < settings.alpha)
@@ -206,6 +215,7 @@ def compare(baseline: str | Path | Run, candidates: Sequence[str | Path | Run],
             "instruction_ids": comp.instruction_ids,
             "distribution": comp.distribution,
             "warnings": comp.warnings,
+            "examples": comp.examples,
         }
     out = to_plain(out)
     DriftReport.model_validate(out)  # the writer's mistakes fail here, not in a reader

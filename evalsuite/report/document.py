@@ -1,13 +1,19 @@
-"""report.md and a self-contained report.html from the same blocks."""
+"""report.md and a self-contained report.html from the same blocks (the page from a
+jinja2 template, autoescaped: answers and prompts are untrusted text)."""
 
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import re
 from pathlib import Path
 from typing import Any
 
+from jinja2 import Environment, FileSystemLoader, Template, select_autoescape
+from markupsafe import Markup
+
+from evalsuite.report import examples
 from evalsuite.report.figures import CAPTIONS
 from evalsuite.report.textable import Table
 
@@ -23,12 +29,29 @@ table.paper td{padding:.15rem .5rem}td.r{text-align:right}td.l{text-align:left}
 tr.rule td{border-bottom:1px solid #999}tr.section td{padding-top:.5rem}
 p.notes{font-size:.75rem;color:#555}figure{margin:1.5rem 0}figure img{max-width:100%}
 figcaption{font-size:.85rem;color:#444}.meta{color:#555;font-size:.85rem}
+h3{font-size:1.05rem;margin-top:1.5rem}h4{font-size:.95rem;margin:1.2rem 0 .4rem}
+.note{font-weight:400;color:#666;font-size:.85rem}.example{margin:.8rem 0 1.2rem}
+.prompt{margin:.2rem 0;font-size:.9rem}.pair{display:grid;grid-template-columns:1fr 1fr;gap:.8rem}
+.side{border:1px solid #ddd;border-radius:4px;padding:.4rem .6rem;min-width:0}
+.who{font-weight:600;font-size:.85rem}.scores,.patterns{font-weight:400;color:#555;font-size:.8rem}
+ul.verdicts{list-style:none;padding:0;margin:.2rem 0;font-size:.75rem}
+ul.verdicts li{display:inline-block;margin-right:.6rem}li.ok{color:#1a7f37}li.no{color:#b42318}
+.side pre{white-space:pre-wrap;word-break:break-word;font-size:.8rem;margin:.3rem 0 0;
+max-height:24rem;overflow:auto}
 """
 
 
-def _md_inline_to_html(text: str) -> str:
+def _md_inline_to_html(text: str) -> Markup:
     out = html.escape(text)
-    return re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", out)
+    return Markup(re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", out))
+
+
+@functools.cache
+def _template() -> Template:
+    env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                      autoescape=select_autoescape(["html", "j2"]), keep_trailing_newline=True)
+    env.filters["inline"] = _md_inline_to_html
+    return env.get_template("report.html.j2")
 
 
 def build(drift: dict[str, Any], summary: list[str], tables: list[Table],
@@ -64,19 +87,14 @@ def build(drift: dict[str, Any], summary: list[str], tables: list[Table],
         cap = CAPTIONS.get(name, name).format(**fmt)
         md += [f"![{name}](figures/{png.name})", "", f"*{cap}* [PDF](figures/{name}.pdf)", ""]
 
-    body = [f"<h1>{html.escape(title)}</h1>", "<ul class='meta'>"]
-    body += [f"<li>{_md_inline_to_html(m.replace('`', ''))}</li>" for m in meta]
-    body += ["</ul>", "<h2>Summary</h2>"]
-    body += [f"<p>{_md_inline_to_html(p)}</p>" for p in summary]
-    body += ["<h2>Tables</h2>"] + [t.to_html() for t in tables]
-    body.append("<h2>Figures</h2>")
+    md += examples.markdown(drift)
+    figs = []
     for name, paths in figures.items():
         png = next(p for p in paths if p.suffix == ".png")
-        data = base64.b64encode(png.read_bytes()).decode("ascii")
-        cap = html.escape(CAPTIONS.get(name, name).format(**fmt))
-        body.append(f'<figure><img alt="{name}" src="data:image/png;base64,{data}">'
-                    f"<figcaption>{cap}</figcaption></figure>")
-    page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-            f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"
-            + "\n".join(body) + "</body></html>\n")
+        figs.append({"name": name, "caption": CAPTIONS.get(name, name).format(**fmt),
+                     "data": base64.b64encode(png.read_bytes()).decode("ascii")})
+    page = _template().render(
+        title=title, css=CSS, meta=[m.replace("`", "") for m in meta], summary=summary,
+        tables=[t.to_html() for t in tables], figures=figs,
+        examples=examples.sections(drift), per_kind=s.get("examples"))
     return "\n".join(md).rstrip() + "\n", page

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import Field
 
+from evalsuite.schema._examples import TaskExamples
 from evalsuite.schema._models import _Record
 
 
@@ -255,6 +256,8 @@ class ComparisonDrift(_Record):
     and (when asked) cross-likelihood, by task."""
     warnings: list[str] = Field(default_factory=list)
     """What the reader must know (unpaired samples, prompt mismatches, ...)."""
+    examples: dict[str, TaskExamples] = Field(default_factory=dict)
+    """Generation tasks: pairs to read (flipped, matching a pattern, at random), by task."""
 
 
 class DriftSettings(_Record):
