@@ -153,6 +153,12 @@ def _write(cfg: DictConfig, out: Path, drift: dict[str, Any],
         for w in comp["warnings"]:
             print(f"  warning: {w}")
     print(f"drift: {out / 'drift.json'}")
+    if cfg.get("explorer", True):
+        from evalsuite.report.explorer import write_explorer
+
+        page = write_explorer(drift, out)
+        if page is not None:
+            print(f"explorer: {page} (every pair, filters; opens from file://)")
     if cfg.get("render", True):
         from evalsuite.report import render_report
         from evalsuite.schema import view

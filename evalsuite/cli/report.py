@@ -16,6 +16,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("compare_dir", type=Path, help="a directory holding drift.json")
     parser.add_argument("--out", type=Path, default=None,
                         help="where to write (default: the compare directory)")
+    parser.add_argument("--no-explorer", action="store_true",
+                        help="leave explorer.html as it is (it reads the runs again)")
     args = parser.parse_args(argv)
     from evalsuite.report import load_drift, render_report
 
@@ -23,10 +25,18 @@ def main(argv: list[str] | None = None) -> None:
         drift = load_drift(args.compare_dir)
         out = args.out or (args.compare_dir if args.compare_dir.is_dir()
                            else args.compare_dir.parent)
+        explorer = None
+        if not args.no_explorer:
+            from evalsuite.report.explorer import write_explorer
+
+            # from the runs drift.json names, when they are still there
+            explorer = write_explorer(drift, out)
         result = render_report(drift, out)
     except UserError as e:
         fail(e.message, e.exit_code)
         return
+    if explorer is not None:
+        print(f"explorer: {explorer}")
     print(f"report: {result['report']}")
 
 

@@ -137,6 +137,9 @@ def run(s: DemoSettings) -> dict[str, Any]:
         print(f"  (size={s.size} has too few samples to show the drop the control looks "
               "for, see [?]; python -m evalsuite.demo runs the full size)")
     print(f"\nreport: {s.out / 'report.md'} (report.html, tables/, figures/ beside it)")
+    if (s.out / "explorer.html").is_file():
+        print(f"every answer, side by side with filters: {s.out / 'explorer.html'} "
+              "(open it in a browser)")
     return record
 
 

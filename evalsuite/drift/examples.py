@@ -23,7 +23,7 @@ def headline_metric(paired: PairedTask, metrics: Sequence[str]) -> str | None:
     prompt_level_strict_acc): the verdict whose flips the examples show."""
     for m in metrics:
         values = [r.get("scores", {}).get(m) for r in (*paired.base, *paired.cand)]
-        if values and all(_verdict(v) is not None for v in values):
+        if values and all(verdict(v) is not None for v in values):
             return m
     return None
 
@@ -36,7 +36,7 @@ def select_examples(paired: PairedTask, metrics: Sequence[str], patterns: Sequen
     out: dict[str, Any] = {"metric": metric, "n": len(paired.base), "sections": []}
     pairs = list(zip(paired.base, paired.cand, strict=True))
     if metric is not None:
-        verdicts = [(_verdict(b["scores"][metric]), _verdict(c["scores"][metric]))
+        verdicts = [(verdict(b["scores"][metric]), verdict(c["scores"][metric]))
                     for b, c in pairs]
         for kind, want in (("lost", (True, False)), ("gained", (False, True))):
             idx = [i for i, v in enumerate(verdicts) if v == want]
@@ -97,7 +97,8 @@ def _side(r: dict[str, Any], patterns: Sequence[Pattern]) -> dict[str, Any]:
     }
 
 
-def _verdict(value: Any) -> bool | None:
+def verdict(value: Any) -> bool | None:
+    """A per-sample score as pass/fail (True/False, 1/0), else None."""
     if isinstance(value, bool):
         return value
     if isinstance(value, int | float) and value in (0, 1):

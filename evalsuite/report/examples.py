@@ -101,8 +101,8 @@ def markdown(drift: dict[str, Any]) -> list[str]:
     n = (drift.get("settings") or {}).get("examples")
     md = ["## Examples", "",
           f"Answers of both runs to the same prompt{f', up to {n} per kind' if n else ''} "
-          "(compare's `examples=N`). Every pair: drift.json's `examples`; responses are "
-          "shortened here.", ""]
+          "(compare's `examples=N`; drift.json's `examples` holds them whole). Every pair, "
+          "with filters: [explorer.html](explorer.html).", ""]
     for t in blocks:
         md += [f"### {t['task']}: {t['candidate']} vs {t['baseline']}", ""]
         for b in t["blocks"]:
