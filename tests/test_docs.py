@@ -44,3 +44,38 @@ def test_a_broken_link_fails_the_build(tmp_path: Path):
     page.write_text(page.read_text() + "\nSee [the missing page](nowhere.md).\n")
     r = _build(tmp_path, tmp_path / "site")
     assert r.returncode != 0 and "nowhere.md" in r.stdout + r.stderr
+
+
+HEADLINE = [("arc_easy_offline", "acc_norm", "ARC-Easy acc_norm"),
+            ("ifeval_offline", "inst_level_strict_acc", "IFEval instruction-level strict"),
+            ("ifeval_offline", "prompt_level_strict_acc", "IFEval prompt-level strict")]
+
+
+def headline_table(drift: dict) -> str:
+    """The README's demo table, computed from the committed reports/demo/drift.json."""
+    (name, comp), = drift["comparisons"].items()
+    lines = [f"| {drift['baseline']['label']} -> {name} | before | after | change |",
+             "|---|---|---|---|"]
+    for task, metric, label in HEADLINE:
+        r = comp["tasks"][task]["metrics"][metric]
+        mark = " *" if r["significant"] else ""
+        lines.append(f"| {label} | {100 * r['baseline']:.1f} | {100 * r['candidate']:.1f} | "
+                     f"{100 * r['delta']:+.1f}{mark} |")
+    p = next(p for p in comp["distribution"]["ifeval_offline"]["patterns"]
+             if p["pattern"] == "writes_new_question")
+    lines.append(f"| IFEval answers that write a new `Question:` (%) | {100 * p['baseline']:.1f} "
+                 f"| {100 * p['candidate']:.1f} | {100 * p['delta']:+.1f} |")
+    return "\n".join(lines)
+
+
+def test_the_readmes_demo_table_is_the_committed_reports_numbers():
+    import json
+    import re
+
+    drift = json.loads((REPO / "reports" / "demo" / "drift.json").read_text())
+    readme = (REPO / "README.md").read_text()
+    m = re.search(r"<!-- demo-headline -->\n(.*?)\n<!-- /demo-headline -->", readme, re.S)
+    assert m, "README.md has no <!-- demo-headline --> block"
+    expected = headline_table(drift)
+    assert m.group(1).strip() == expected, f"README's demo table is stale; it is:\n{expected}"
+    assert "reports/demo/figures/scores.png" in readme

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from evalsuite.run.lmeval import sample_records, skipped_instructions
+from evalsuite.ingest.lm_eval_records import sample_records, skipped_instructions
 from evalsuite.tasks import ifbench
 from tests.conftest import REPO, read_rows, run_cli
 

@@ -16,7 +16,7 @@ REPO = PKG.parent
 # Thin ``python -m`` shims: they import their entry point and nothing imports them.
 SHIMS = {"evalsuite.__main__", "evalsuite.compare", "evalsuite.report.__main__",
          "evalsuite.judge.__main__", "evalsuite.recipe.__main__", "evalsuite.demo.__main__",
-         "evalsuite.schema.__main__"}
+         "evalsuite.schema.__main__", "evalsuite.ingest.__main__"}
 MAX_LINES = 400
 
 

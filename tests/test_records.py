@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from evalsuite.run.lmeval import instruction_categories, metric_key, sample_records, task_metrics
+from evalsuite.ingest.lm_eval_records import (
+    instruction_categories,
+    metric_key,
+    sample_records,
+    task_metrics,
+)
 
 
 def test_metric_key_drops_only_the_none_filter():

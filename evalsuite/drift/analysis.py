@@ -153,7 +153,9 @@ def _run_meta(run: Run, label: str) -> dict[str, Any]:
     model = run.manifest.model
     return {"label": label, "path": str(run.path), "model": model.name,
             "model_path": model.path, "fingerprint": model.fingerprint,
-            "suite": run.manifest.suite, "status": run.manifest.status}
+            "suite": run.manifest.suite, "status": run.manifest.status,
+            # where the run came from: evalsuite, or another harness's output (lm-eval)
+            "source": model.source if model.source == "lm-eval" else "evalsuite"}
 
 
 def compare(baseline: str | Path | Run, candidates: Sequence[str | Path | Run],

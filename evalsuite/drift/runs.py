@@ -40,13 +40,14 @@ class Run:
 
 
 def load_run(path: str | Path) -> Run:
-    """Read a run directory through the typed records (evalsuite.schema); only tasks
+    """Read a run directory (or an lm-eval output directory written with --log_samples)
+    through the typed records (evalsuite.schema); only tasks
     named in metrics.json (finished ones) are kept, and malformed data rows (a record of
     their error, no prompt or answer) are left out."""
+    from evalsuite.ingest import load
     from evalsuite.schema import dump
-    from evalsuite.schema import load_run as load_records
 
-    rec = load_records(path)
+    rec = load(path)  # an evalsuite run directory, or another harness's output
     samples = {task: [dump(r) for r in recs if r.error is None]
                for task, recs in rec.samples.items()}
     return Run(path=rec.path, manifest=rec.manifest, metrics=rec.metrics, samples=samples)

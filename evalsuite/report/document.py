@@ -54,6 +54,12 @@ def _template() -> Template:
     return env.get_template("report.html.j2")
 
 
+def _origin(run: dict[str, Any]) -> str:
+    if run.get("source") == "lm-eval":  # read from lm_eval's --output_path
+        return f"{run.get('model')}, an lm-eval output: no model fingerprint recorded"
+    return f"{run.get('model')}, fingerprint `{str(run.get('fingerprint'))[:19]}`"
+
+
 def build(drift: dict[str, Any], summary: list[str], tables: list[Table],
           figures: dict[str, list[Path]], out: Path) -> tuple[str, str]:
     """(report.md, report.html) text; paths in the Markdown are relative to ``out``."""
@@ -61,10 +67,9 @@ def build(drift: dict[str, Any], summary: list[str], tables: list[Table],
     cands = list(drift["comparisons"])
     title = f"Drift report: {', '.join(cands)} vs {base['label']}"
     s = drift["settings"]
-    meta = [f"Baseline run `{base['path']}` ({base.get('model')}, fingerprint "
-            f"`{str(base.get('fingerprint'))[:19]}`)."]
-    meta += [f"Candidate **{c['label']}**: run `{c['path']}` ({c.get('model')}, fingerprint "
-             f"`{str(c.get('fingerprint'))[:19]}`)." for c in drift["candidates"]]
+    meta = [f"Baseline run `{base['path']}` ({_origin(base)})."]
+    meta += [f"Candidate **{c['label']}**: run `{c['path']}` ({_origin(c)})."
+             for c in drift["candidates"]]
     meta.append(f"{round(100 * s['level'])} % paired bootstrap intervals ({s['n_boot']} "
                 f"resamples, seed {s['seed']}); significance at {s['alpha']} after Holm "
                 f"correction. Created {drift.get('created_at', '')}; drift.json schema "

@@ -11,18 +11,18 @@ from typing import Any
 
 from evalsuite.config import RunConfig, TaskConfig
 from evalsuite.errors import RunFault, UserError
+from evalsuite.ingest.lm_eval_records import (
+    instruction_categories,
+    sample_records,
+    skipped_instructions,
+    task_metrics,
+)
 from evalsuite.models.backends import build_lm, check_support, close_lm
 from evalsuite.models.checkpoint import resolve
 from evalsuite.models.factory import cached_lm, model_fingerprint
 from evalsuite.models.longprompts import PromptGuard, context_length
 from evalsuite.models.reqcache import CachedLM
 from evalsuite.run import native
-from evalsuite.run.lmeval import (
-    instruction_categories,
-    sample_records,
-    skipped_instructions,
-    task_metrics,
-)
 from evalsuite.run.rundir import RunWriter
 from evalsuite.storage.cachedir import cache_dir
 from evalsuite.storage.provenance import host, package_versions

@@ -27,6 +27,9 @@ class RunMeta(_Record):
     """The run's suite."""
     status: str | None = None
     """complete or partial."""
+    source: str | None = None
+    """Who wrote the run: evalsuite, or lm-eval (an output directory read as a run; what
+    it does not record, such as the model fingerprint, is null)."""
 
 
 class MetricDrift(_Record):

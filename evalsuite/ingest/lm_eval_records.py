@@ -1,4 +1,5 @@
-"""Turn lm-eval's result dict into evalsuite's records: samples and task metrics.
+"""Turn lm-eval's results and logged samples into evalsuite's records: samples and task
+metrics (for the runner's in-memory results and for lm-eval's output directories alike).
 
 lm-eval names an aggregate ``metric,filter``; evalsuite keeps lm-eval's metric name and
 drops the filter when it is ``none`` (the only filter most tasks have).

@@ -1,0 +1,155 @@
+"""lm-eval's own output directories as runs: compared with evalsuite's runs, ingested as
+run directories, and refused in one line when they cannot be paired (issue 16). Every
+file here is written by the real lm-eval CLI on the real SmolLM2."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, run_cli
+
+TASKS = "ifeval_offline,arc_easy_offline"
+LIMIT = 3
+
+
+@pytest.fixture(scope="module")
+def lm_eval_out(tmp_path_factory, smollm2_dir: Path) -> Path:
+    out = tmp_path_factory.mktemp("lm_eval") / "out"
+    env = {k: v for k, v in os.environ.items() if k != "NLTK_DATA"}
+    env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", OMP_NUM_THREADS="2")
+    proc = subprocess.run(
+        ["lm-eval", "run", "--model", "hf", "--model_args",
+         f"pretrained={smollm2_dir},dtype=float32", "--tasks", TASKS,
+         "--include_path", str(REPO / "tasks"), "--batch_size", "2", "--limit", str(LIMIT),
+         "--device", "cpu", "--gen_kwargs", "max_gen_toks=16", "--apply_chat_template",
+         "--log_samples", "--output_path", str(out)],
+        cwd=out.parent, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out
+
+
+@pytest.fixture(scope="module")
+def evalsuite_run(tmp_path_factory, smollm2_dir: Path) -> Path:
+    run = tmp_path_factory.mktemp("evalsuite") / "run"
+    r = run_cli("+model=smollm2_135m", "backend=hf", f"tasks=[{TASKS}]", f"limit={LIMIT}",
+                "max_gen_toks=16", f"hydra.run.dir={run}", timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return run
+
+
+def _model_dir(out: Path) -> Path:
+    (results,) = out.rglob("results_*.json")
+    return results.parent
+
+
+def test_an_lm_eval_directory_reads_as_the_run_lm_eval_scored(lm_eval_out: Path):
+    from evalsuite.drift.runs import load_run
+
+    run = load_run(lm_eval_out)  # the --output_path itself; its one model folder is found
+    assert run.path == _model_dir(lm_eval_out)
+    results = json.loads(next(lm_eval_out.rglob("results_*.json")).read_text())
+    assert run.manifest.model.source == "lm-eval" and run.manifest.model.fingerprint is None
+    assert run.manifest.versions["lm_eval"] == results["lm_eval_version"]
+    for task in TASKS.split(","):
+        assert run.task_info(task).version == results["versions"][task]
+        assert len(run.samples[task]) == LIMIT
+        for key, value in results["results"][task].items():
+            metric, _, filt = key.partition(",")
+            if metric in run.metrics[task] and filt == "none":
+                assert run.metrics[task][metric] == value
+    ifeval = run.samples["ifeval_offline"][0]
+    ids = ifeval["doc"]["instruction_id_list"]
+    assert [i["id"] for i in ifeval["instructions"]] == ids  # the verdicts, per instruction
+    assert ifeval["scores"]["inst_level_strict_acc"] == [i["strict"] for i in
+                                                          ifeval["instructions"]]
+    mc = run.samples["arc_easy_offline"][0]
+    assert len(mc["loglikelihoods"]) == len(mc["choices"]) == 4
+    assert all(isinstance(x, float) for x in mc["loglikelihoods"])
+    assert mc["response"] == mc["choices"][mc["loglikelihoods"].index(max(mc["loglikelihoods"]))]
+
+
+def test_an_lm_eval_baseline_pairs_with_an_evalsuite_candidate(lm_eval_out: Path,
+                                                               evalsuite_run: Path,
+                                                               tmp_path: Path):
+    # lm-eval applied the chat template to ARC too, evalsuite does not: the prompts differ,
+    # and that is refused in one line naming the task
+    r = run_cli(f"baseline={lm_eval_out}", f"candidate={evalsuite_run}", f"out={tmp_path / 'x'}",
+                module="evalsuite.compare", cwd=tmp_path)
+    assert r.returncode == 2 and "arc_easy_offline" in r.stderr and "prompt" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "x").exists()
+    out = tmp_path / "cmp"
+    r = run_cli(f"baseline={_model_dir(lm_eval_out)}", f"candidate={evalsuite_run}",
+                f"out={out}", "n_boot=200", "embeddings=false", "allow_prompt_mismatch=true",
+                module="evalsuite.compare", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    drift = json.loads((out / "drift.json").read_text())
+    assert drift["baseline"]["source"] == "lm-eval"
+    assert drift["candidates"][0]["source"] == "evalsuite"
+    (comp,) = drift["comparisons"].values()
+    for task in TASKS.split(","):
+        for row in comp["tasks"][task]["metrics"].values():
+            assert row["n"] == LIMIT and row["matches_stored"]  # lm-eval's own numbers
+    assert "an lm-eval output: no model fingerprint recorded" in (out / "report.md").read_text()
+
+
+def test_ingest_writes_a_run_directory_every_tool_reads(lm_eval_out: Path, tmp_path: Path):
+    from evalsuite.drift.runs import load_run
+
+    out = tmp_path / "ingested"
+    r = run_cli(str(lm_eval_out), f"out={out}", module="evalsuite.ingest", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (out / "manifest.json").is_file()
+    assert (out / "samples" / "ifeval_offline.jsonl").is_file()
+    a, b = load_run(lm_eval_out), load_run(out)
+    assert a.metrics == b.metrics and a.samples == b.samples
+    assert json.loads((out / "manifest.json").read_text())["source"]["format"] == "lm-eval"
+    cmp = tmp_path / "cmp"
+    r = run_cli(f"baseline={out}", f"candidate={lm_eval_out}", f"out={cmp}", "n_boot=100",
+                "embeddings=false", "render=false", module="evalsuite.compare", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    (comp,) = json.loads((cmp / "drift.json").read_text())["comparisons"].values()
+    assert all(m["delta"] == 0 for t in comp["tasks"].values() for m in t["metrics"].values())
+    again = run_cli(str(lm_eval_out), f"out={out}", module="evalsuite.ingest", cwd=tmp_path)
+    assert again.returncode == 2 and "is not empty" in again.stderr
+
+
+def test_lm_eval_outputs_it_cannot_use_are_one_line(lm_eval_out: Path, tmp_path: Path):
+    src = _model_dir(lm_eval_out)
+    (results,) = src.glob("results_*.json")
+    # written without --log_samples: results only
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    shutil.copy(results, bare / results.name)
+    r = run_cli(str(bare), f"out={tmp_path / 'o1'}", module="evalsuite.ingest", cwd=tmp_path)
+    assert r.returncode == 2 and "--log_samples" in r.stderr, r.stderr
+    # a samples file cut mid-line (a crash, a full disk)
+    cut = tmp_path / "cut"
+    shutil.copytree(src, cut)
+    f = next(cut.glob("samples_ifeval_offline_*.jsonl"))
+    f.write_text(f.read_text()[:-40])
+    r = run_cli(str(cut), f"out={tmp_path / 'o2'}", module="evalsuite.ingest", cwd=tmp_path)
+    assert r.returncode == 2 and f.name in r.stderr and "cut short" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "o2").exists()
+    # two lm-eval runs in one folder: the newest is read, and the log says so
+    two = tmp_path / "two"
+    shutil.copytree(src, two)
+    date = results.name[len("results_"):-len(".json")]
+    for p in list(two.iterdir()):
+        p.rename(p.with_name(p.name.replace(date, "2000-01-01T00-00-00.000000")))
+    shutil.copytree(src, two, dirs_exist_ok=True)
+    (two / results.name).write_text(results.read_text())
+    r = run_cli(str(two), f"out={tmp_path / 'o3'}", module="evalsuite.ingest", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    manifest = json.loads((tmp_path / "o3" / "manifest.json").read_text())
+    assert manifest["source"]["results_file"] == results.name
+    assert manifest["source"]["runs_in_directory"] == 2
+    # neither format
+    r = run_cli(str(tmp_path / "bare" / results.name), f"out={tmp_path / 'o4'}",
+                module="evalsuite.ingest", cwd=tmp_path)
+    assert r.returncode == 2 and "is not a run directory (no manifest.json, and no lm-eval" in r.stderr
