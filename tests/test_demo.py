@@ -208,3 +208,24 @@ def test_a_drop_too_small_for_the_sample_is_inconclusive_not_failed(stored):
 def test_bad_expected_drop_is_one_line():
     r = _demo("expected_drop=5")
     assert r.returncode == 2 and "expected_drop must be a fraction" in r.stderr, r.stderr[-800:]
+
+
+def test_a_published_report_names_no_path_of_this_machine(tmp_path):
+    from evalsuite.demo._steps import portable
+
+    root, cache = tmp_path / "repo", tmp_path / "repo" / ".cache" / "evalsuite"
+    folder = root / "reports" / ".demo.tmp"
+    (folder / ".hydra").mkdir(parents=True)
+    run = root / "runs" / "demo" / "smollm2_135m-abc"
+    (folder / "drift.json").write_text(json.dumps(
+        {"baseline": {"path": str(run), "model_path": str(cache / "models" / "m")},
+         "config": {"out": str(folder)}}))
+    (folder / ".hydra" / "hydra.yaml").write_text(f"cwd: {root}\nout={folder}\n")
+    (folder / "figures.png").write_bytes(b"\x89PNG" + str(root).encode())  # not text: kept
+    assert portable(folder, root, cache) == 2
+    drift = json.loads((folder / "drift.json").read_text())
+    assert drift["baseline"] == {"path": "runs/demo/smollm2_135m-abc",
+                                 "model_path": "CACHE/models/m"}
+    assert drift["config"]["out"] == "reports/.demo.tmp"
+    assert (folder / ".hydra" / "hydra.yaml").read_text() == "cwd: .\nout=reports/.demo.tmp\n"
+    assert str(tmp_path) not in (folder / "drift.json").read_text()

@@ -15,6 +15,7 @@ from evalsuite.errors import UserError
 from evalsuite.report import load_drift
 from evalsuite.resources import CONF_DIR as PACKAGE_CONF_DIR
 from evalsuite.storage.atomic import write_json, write_text
+from evalsuite.storage.cachedir import cache_dir
 
 CONTROLS = ("positive", "negative")
 NAMES = {"positive": ["base", "synthetic_qa"], "negative": ["seed_a", "seed_b"]}
@@ -131,6 +132,8 @@ def run(s: DemoSettings) -> dict[str, Any]:
               "wall_s": round(time.perf_counter() - started, 1)}
     write_json(tmp / "controls.json", record)
     _append_to_report(tmp / "report.md", verdict, s)
+    # a committed report must not name this machine's paths (runs/, the cache)
+    _steps.portable(tmp, Path.cwd(), cache_dir(s.cache_dir))
     _steps.publish(tmp, s.out)
     print("\n" + "\n".join(verdict.lines()))
     if verdict.outcome == "inconclusive":

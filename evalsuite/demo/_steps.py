@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from evalsuite.errors import UserError
+from evalsuite.storage.atomic import write_text
 
 log = logging.getLogger("evalsuite.demo")
 
@@ -117,6 +118,27 @@ def compare(baseline: Path, candidate: Path, names: list[str], out: Path,
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return tmp
+
+
+TEXT_SUFFIXES = (".json", ".md", ".html", ".yaml", ".log", ".csv", ".tex")
+
+
+def portable(folder: Path, root: Path, cache: Path) -> int:
+    """Name no path of this machine in a report folder that gets committed: the evalsuite
+    cache becomes ``CACHE``, paths under ``root`` (the working directory, where the demo
+    keeps runs/ and reports/) become relative to it. Returns the files changed."""
+    swaps = [(str(cache.resolve()), "CACHE"), (str(root.resolve()) + "/", ""),
+             (str(root.resolve()), ".")]
+    changed = 0
+    for f in sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in TEXT_SUFFIXES):
+        text = f.read_text(encoding="utf-8")
+        new = text
+        for old, rel in swaps:
+            new = new.replace(old, rel)
+        if new != text:
+            write_text(f, new)
+            changed += 1
+    return changed
 
 
 def publish(tmp: Path, out: Path) -> None:
