@@ -75,11 +75,15 @@ def _section(kind: str, idx: list[int], pairs: list[tuple[dict, dict]],
     return section
 
 
+def user_prompt(r: dict[str, Any]) -> str:
+    """The user's words, not the chat template around them, when the document has them."""
+    doc = r.get("doc") if isinstance(r.get("doc"), dict) else {}
+    prompt = doc.get("prompt") if isinstance(doc.get("prompt"), str) else r.get("prompt")
+    return str(prompt or "")
+
+
 def _example(b: dict[str, Any], c: dict[str, Any], patterns: Sequence[Pattern]) -> dict[str, Any]:
-    doc = b.get("doc") if isinstance(b.get("doc"), dict) else {}
-    # the user's words, not the chat template around them, when the document has them
-    prompt = doc.get("prompt") if isinstance(doc.get("prompt"), str) else b.get("prompt")
-    return {"sample_id": b.get("sample_id"), "prompt": _cut(prompt or ""),
+    return {"sample_id": b.get("sample_id"), "prompt": _cut(user_prompt(b)),
             "baseline": _side(b, patterns), "candidate": _side(c, patterns)}
 
 

@@ -4,16 +4,10 @@ jinja2 template, autoescaped: answers and prompts are untrusted text)."""
 from __future__ import annotations
 
 import base64
-import functools
-import html
-import re
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, Template, select_autoescape
-from markupsafe import Markup
-
-from evalsuite.report import examples
+from evalsuite.report import examples, jinja
 from evalsuite.report.figures import CAPTIONS
 from evalsuite.report.textable import Table
 
@@ -39,19 +33,6 @@ ul.verdicts li{display:inline-block;margin-right:.6rem}li.ok{color:#1a7f37}li.no
 .side pre{white-space:pre-wrap;word-break:break-word;font-size:.8rem;margin:.3rem 0 0;
 max-height:24rem;overflow:auto}
 """
-
-
-def _md_inline_to_html(text: str) -> Markup:
-    out = html.escape(text)
-    return Markup(re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", out))
-
-
-@functools.cache
-def _template() -> Template:
-    env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
-                      autoescape=select_autoescape(["html", "j2"]), keep_trailing_newline=True)
-    env.filters["inline"] = _md_inline_to_html
-    return env.get_template("report.html.j2")
 
 
 def _origin(run: dict[str, Any]) -> str:
@@ -98,7 +79,7 @@ def build(drift: dict[str, Any], summary: list[str], tables: list[Table],
         png = next(p for p in paths if p.suffix == ".png")
         figs.append({"name": name, "caption": CAPTIONS.get(name, name).format(**fmt),
                      "data": base64.b64encode(png.read_bytes()).decode("ascii")})
-    page = _template().render(
+    page = jinja.template("report.html.j2").render(
         title=title, css=CSS, meta=[m.replace("`", "") for m in meta], summary=summary,
         tables=[t.to_html() for t in tables], figures=figs,
         examples=examples.sections(drift), per_kind=s.get("examples"))

@@ -10,14 +10,12 @@ still there, by ``python -m evalsuite.report``.
 
 from __future__ import annotations
 
-import functools
-import json
 import logging
 import re
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, Template, select_autoescape
+from evalsuite.report import jinja
 
 log = logging.getLogger(__name__)
 
@@ -63,15 +61,13 @@ def rows(drift: dict[str, Any]) -> dict[str, Any]:
 
 def _pair(label: str, task: str, metric: str | None, b: dict[str, Any], c: dict[str, Any],
           patterns: list[tuple[str, re.Pattern[str]]]) -> dict[str, Any]:
-    from evalsuite.drift.examples import verdict
+    from evalsuite.drift.examples import user_prompt, verdict
 
-    doc = b.get("doc") if isinstance(b.get("doc"), dict) else {}
-    prompt = doc.get("prompt") if isinstance(doc.get("prompt"), str) else b.get("prompt")
     before = verdict((b.get("scores") or {}).get(metric)) if metric else None
     after = verdict((c.get("scores") or {}).get(metric)) if metric else None
     rb, rc = str(b.get("response") or ""), str(c.get("response") or "")
     return {
-        "c": label, "t": task, "id": b.get("sample_id"), "p": str(prompt or ""),
+        "c": label, "t": task, "id": b.get("sample_id"), "p": user_prompt(b),
         "f": flip_of(before, after), "rb": rb, "rc": rc,
         "lb": len(rb.split()), "lc": len(rc.split()),
         "ib": _instructions(b), "ic": _instructions(c),
@@ -86,13 +82,6 @@ def _instructions(r: dict[str, Any]) -> list[list[Any]]:
              bool(i.get("strict"))] for i in r.get("instructions") or [] if isinstance(i, dict)]
 
 
-@functools.cache
-def _template() -> Template:
-    env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
-                      autoescape=select_autoescape(["html", "j2"]))
-    return env.get_template("explorer.html.j2")
-
-
 def write_explorer(drift: dict[str, Any], out: Path) -> Path | None:
     """OUT/explorer.html, or None (with a warning) when the runs cannot be read now."""
     from evalsuite.errors import UserError
@@ -105,7 +94,7 @@ def write_explorer(drift: dict[str, Any], out: Path) -> Path | None:
         log.warning("no %s: the runs drift.json names cannot be read (%s)", FILE, message)
         return None
     title = f"Sample explorer: {', '.join(data['candidates'])} vs {data['baseline']}"
-    page = _template().render(title=title, data=data, size=len(json.dumps(data)))
+    page = jinja.template("explorer.html.j2").render(title=title, data=data)
     path = Path(out) / FILE
     write_text(path, page)
     return path
