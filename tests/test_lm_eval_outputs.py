@@ -18,20 +18,35 @@ TASKS = "ifeval_offline,arc_easy_offline"
 LIMIT = 3
 
 
-@pytest.fixture(scope="module")
-def lm_eval_out(tmp_path_factory, smollm2_dir: Path) -> Path:
-    out = tmp_path_factory.mktemp("lm_eval") / "out"
+def _lm_eval(out: Path, model: Path, tasks: str, include: str, max_gen_toks: int) -> Path:
     env = {k: v for k, v in os.environ.items() if k != "NLTK_DATA"}
     env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", OMP_NUM_THREADS="2")
     proc = subprocess.run(
         ["lm-eval", "run", "--model", "hf", "--model_args",
-         f"pretrained={smollm2_dir},dtype=float32", "--tasks", TASKS,
-         "--include_path", str(REPO / "tasks"), "--batch_size", "2", "--limit", str(LIMIT),
-         "--device", "cpu", "--gen_kwargs", "max_gen_toks=16", "--apply_chat_template",
-         "--log_samples", "--output_path", str(out)],
+         f"pretrained={model},dtype=float32", "--tasks", tasks,
+         "--include_path", include, "--batch_size", "2", "--limit", str(LIMIT),
+         "--device", "cpu", "--gen_kwargs", f"max_gen_toks={max_gen_toks}",
+         "--apply_chat_template", "--log_samples", "--output_path", str(out)],
         cwd=out.parent, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out
+
+
+@pytest.fixture(scope="module")
+def lm_eval_out(tmp_path_factory, smollm2_dir: Path) -> Path:
+    out = tmp_path_factory.mktemp("lm_eval") / "out"
+    return _lm_eval(out, smollm2_dir, TASKS, str(REPO / "tasks"), 16)
+
+
+@pytest.fixture(scope="module")
+def lm_eval_longer(tmp_path_factory, smollm2_dir: Path) -> Path:
+    """The same model with other settings (answers up to 32 tokens), and IFEval also under
+    a task name of its own, the way a team keeps its own copy of the stock task."""
+    tmp = tmp_path_factory.mktemp("lm_eval_longer")
+    tasks = shutil.copytree(REPO / "tasks", tmp / "tasks")  # lm-eval takes one include path
+    (tasks / "ifeval_copy.yaml").write_text(
+        f"include: {tasks / 'ifeval_offline' / 'ifeval_offline.yaml'}\ntask: ifeval_copy\n")
+    return _lm_eval(tmp / "out", smollm2_dir, TASKS + ",ifeval_copy", str(tasks), 32)
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +111,69 @@ def test_an_lm_eval_baseline_pairs_with_an_evalsuite_candidate(lm_eval_out: Path
         for row in comp["tasks"][task]["metrics"].values():
             assert row["n"] == LIMIT and row["matches_stored"]  # lm-eval's own numbers
     assert "an lm-eval output: no model fingerprint recorded" in (out / "report.md").read_text()
+    # IFEval was asked the same way by both (chat template, 16 tokens, greedy): nothing moved
+    ifeval = comp["tasks"]["ifeval_offline"]["metrics"]
+    assert all(m["delta"] == 0 for m in ifeval.values()), ifeval
+
+
+def test_two_lm_eval_outputs_compare_with_lm_eval_s_own_numbers(lm_eval_out: Path,
+                                                                lm_eval_longer: Path,
+                                                                tmp_path: Path):
+    out, junit = tmp_path / "cmp", tmp_path / "gate.xml"
+    r = run_cli(f"baseline={lm_eval_out}", f"candidate={lm_eval_longer}", f"out={out}",
+                "n_boot=200", "embeddings=false", "gate={inst_level_strict_acc:0.0}",
+                f"junit={junit}", module="evalsuite.compare", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]  # 3 prompts: no drop can be significant
+    assert "gate passed" in r.stdout and junit.is_file()
+    drift = json.loads((out / "drift.json").read_text())
+    (comp,) = drift["comparisons"].values()
+    assert set(comp["tasks"]) == set(TASKS.split(","))  # ifeval_copy is not paired by name
+    for side, d in (("baseline", lm_eval_out), ("candidate", lm_eval_longer)):
+        results = json.loads(next(d.rglob("results_*.json")).read_text())["results"]
+        for task in TASKS.split(","):
+            for metric, row in comp["tasks"][task]["metrics"].items():
+                assert row[side] == pytest.approx(results[task][f"{metric},none"]), (side, metric)
+    flips = comp["tasks"]["ifeval_offline"]["metrics"]["prompt_level_strict_acc"]["flips"]
+    base = load_samples(lm_eval_out, "ifeval_offline")
+    cand = load_samples(lm_eval_longer, "ifeval_offline")
+    lost = sum(b["prompt_level_strict_acc"] and not c["prompt_level_strict_acc"]
+               for b, c in zip(base, cand, strict=True))
+    assert flips["lost"] == lost
+    assert any(p != q for p, q in zip([b["resps"] for b in base], [c["resps"] for c in cand],
+                                      strict=True))  # the settings did change the answers
+    assert (out / "report.md").is_file() and (out / "report.html").is_file()
+
+
+def test_task_map_pairs_a_copy_of_the_task_on_purpose(lm_eval_longer: Path,
+                                                      evalsuite_run: Path, tmp_path: Path):
+    out = tmp_path / "cmp"
+    r = run_cli(f"baseline={evalsuite_run}", f"candidate={lm_eval_longer}", f"out={out}",
+                "n_boot=100", "embeddings=false", "render=false", "format={candidate:lm-eval}",
+                "task_map={ifeval_copy:ifeval_offline}", module="evalsuite.compare",
+                cwd=tmp_path)
+    assert r.returncode == 2 and "holds both" in r.stderr  # lm_eval_longer has both names
+    mine = tmp_path / "copy_only"
+    shutil.copytree(_model_dir(lm_eval_longer), mine)
+    results = next(mine.glob("results_*.json"))
+    data = json.loads(results.read_text())
+    for key in ("results", "configs", "versions", "n-shot", "higher_is_better", "n-samples"):
+        (data.get(key) or {}).pop("ifeval_offline", None)
+    results.write_text(json.dumps(data))
+    for f in mine.glob("samples_ifeval_offline_*.jsonl"):
+        f.unlink()
+    r = run_cli(f"baseline={evalsuite_run}", f"candidate={mine}", f"out={out}",
+                "n_boot=100", "embeddings=false", "render=false", "allow_prompt_mismatch=true",
+                "task_map={ifeval_copy:ifeval_offline}", module="evalsuite.compare",
+                cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    (comp,) = json.loads((out / "drift.json").read_text())["comparisons"].values()
+    assert comp["tasks"]["ifeval_offline"]["metrics"]["inst_level_strict_acc"]["n"] == LIMIT
+    assert any("paired by task_map with ifeval_copy (candidate)" in w for w in comp["warnings"])
+
+
+def load_samples(d: Path, task: str) -> list[dict]:
+    (f,) = d.rglob(f"samples_{task}_*.jsonl")
+    return [json.loads(x) for x in f.read_text().splitlines() if x.strip()]
 
 
 def test_ingest_writes_a_run_directory_every_tool_reads(lm_eval_out: Path, tmp_path: Path):

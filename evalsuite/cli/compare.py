@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,10 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from evalsuite.cli._common import discard_empty_dir, fail, interrupt_on_sigterm, launch
+from evalsuite.drift import gate
 from evalsuite.drift.analysis import CompareSettings, compare
 from evalsuite.drift.distribution import DEFAULT_PATTERNS, Pattern
+from evalsuite.drift.runs import Run
 from evalsuite.errors import UserError
 from evalsuite.resources import CONF_DIR
 from evalsuite.schema import DriftReport
@@ -110,7 +113,11 @@ def hydra_main(cfg: DictConfig) -> None:
             names = [str(n) for n in names]
         elif isinstance(names, str):
             raise UserError("names must be a list, baseline first: names=[base,tuned]")
-        drift = compare(baseline, cands, settings, names=names)
+        rules = _gate_rules(cfg)
+        runs = _load(cfg, baseline, cands)
+        drift = compare(runs[0], runs[1:], settings, names=names)
+        if rules:  # before anything is written: a misspelt gate is bad input
+            drift["gate"] = gate.summary(rules, gate.check(drift, rules))
     except UserError as e:
         discard_empty_dir(out)
         fail(e.message, e.exit_code)
@@ -129,6 +136,65 @@ def hydra_main(cfg: DictConfig) -> None:
                  f"python -m evalsuite.report {out} renders it", 130)
         discard_empty_dir(out)
         fail(_NOTHING_KEPT, 130)
+        return
+    if "gate" in drift:
+        _report_gate(drift)
+
+
+def _load(cfg: DictConfig, baseline: str, cands: list[str]) -> list[Run]:
+    """The compared runs, read in the format format= names (else detected), with the
+    tasks task_map= renames."""
+    from evalsuite.drift.runs import load_run, map_tasks
+    from evalsuite.ingest import check_format
+
+    node = _plain(cfg.get("format"))
+    if isinstance(node, dict):
+        unknown = set(node) - {"baseline", "candidate"}
+        if unknown:
+            raise UserError(f"format= maps baseline and candidate to formats, not "
+                            f"{sorted(unknown)[0]}: e.g. format={{baseline:lm-eval}}")
+        fmts = [node.get("baseline"), *[node.get("candidate")] * len(cands)]
+    else:
+        fmts = [node] * (1 + len(cands))
+    fmts = [check_format(f) for f in fmts]
+    runs = [load_run(p, f) for p, f in zip([baseline, *cands], fmts, strict=True)]
+    task_map = _plain(cfg.get("task_map"))
+    if task_map is not None:
+        if not isinstance(task_map, dict) or not task_map or not all(
+                isinstance(v, str) and v for v in task_map.values()):
+            raise UserError("task_map maps a task to the name it is paired under, e.g. "
+                            f"task_map={{ifeval:ifeval_offline}}, got {task_map!r}")
+        map_tasks(runs, {str(k): v for k, v in task_map.items()})
+    return runs
+
+
+def _plain(node: Any) -> Any:
+    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) \
+        else node
+
+
+def _gate_rules(cfg: DictConfig) -> list[gate.Rule]:
+    rules = gate.parse_rules(_plain(cfg.get("gate")))
+    if cfg.get("junit") and not rules:
+        raise UserError("junit=PATH writes the gate's checks: give the gate too, e.g. "
+                        "gate={ifeval*/inst_level_strict_acc:0.02}")
+    return rules
+
+
+def _report_gate(drift: dict[str, Any]) -> None:
+    """One line per gated metric that failed, then the verdict; exit GATE_FAILED if any."""
+    summary, base = drift["gate"], drift["baseline"]["label"]
+    checks = [gate.Check(**c) for c in summary["checks"]]
+    for c in checks:
+        if not c.passed:
+            print(c.line(base), file=sys.stderr)
+    if summary["passed"]:
+        print(f"gate passed: {len(checks)} gated metrics, none dropped significantly past "
+              "its tolerance")
+        return
+    fail(f"gate failed: {summary['failures']} of {len(checks)} gated metrics dropped "
+         "significantly past their tolerance (lines above); the report is complete",
+         gate.GATE_FAILED)
 
 
 def _write(cfg: DictConfig, out: Path, drift: dict[str, Any],
@@ -153,6 +219,12 @@ def _write(cfg: DictConfig, out: Path, drift: dict[str, Any],
         for w in comp["warnings"]:
             print(f"  warning: {w}")
     print(f"drift: {out / 'drift.json'}")
+    if cfg.get("junit") and "gate" in drift:
+        from evalsuite.report.junit import write_junit
+
+        path = write_junit(Path(str(cfg.junit)).expanduser(), drift["gate"],
+                           drift["baseline"]["label"])
+        print(f"junit: {path} (the gate's checks, for the CI's test report)")
     if cfg.get("explorer", True):
         from evalsuite.report.explorer import write_explorer
 

@@ -11,16 +11,17 @@ from pathlib import Path
 from evalsuite.cli._common import fail
 from evalsuite.errors import UserError
 
-USAGE = "python -m evalsuite.ingest SRC out=RUN_DIR (SRC: lm_eval's --output_path)"
+USAGE = ("python -m evalsuite.ingest SRC out=RUN_DIR [format=lm-eval|inspect] (SRC: "
+         "lm_eval's --output_path, or an inspect log file or --log-dir)")
 
 
-def ingest(src: Path, out: Path) -> Path:
+def ingest(src: Path, out: Path, fmt: str | None = None) -> Path:
     from evalsuite.ingest import detect, load
     from evalsuite.schema import dump
     from evalsuite.storage.atomic import write_json, write_jsonl
     from evalsuite.storage.paths import uncreatable
 
-    if detect(src) == "evalsuite":
+    if detect(src, fmt) == "evalsuite":
         raise UserError(f"{src} is an evalsuite run already: compare it as it is")
     if out.exists() and any(out.iterdir()):
         raise UserError(f"out={out} is not empty: name a new directory")
@@ -28,7 +29,7 @@ def ingest(src: Path, out: Path) -> Path:
     if problem:
         raise UserError(f"out={out} cannot be created ({problem}): choose a directory you "
                         "can write to")
-    rec = load(src)
+    rec = load(src, fmt)
     # written beside the target and renamed at the end: no half-written run directory
     tmp = out.with_name(f".{out.name}.ingest")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -49,11 +50,13 @@ def ingest(src: Path, out: Path) -> Path:
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     outs = [a.split("=", 1)[1] for a in args if a.startswith("out=")]
-    srcs = [a for a in args if not a.startswith("out=")]
-    if len(srcs) != 1 or len(outs) != 1 or not outs[0]:
+    fmts = [a.split("=", 1)[1] for a in args if a.startswith("format=")]
+    srcs = [a for a in args if not a.startswith(("out=", "format="))]
+    if len(srcs) != 1 or len(outs) != 1 or not outs[0] or len(fmts) > 1:
         fail(f"name one source and out=: {USAGE}", 2)
     try:
-        out = ingest(Path(srcs[0]).expanduser(), Path(outs[0]).expanduser())
+        out = ingest(Path(srcs[0]).expanduser(), Path(outs[0]).expanduser(),
+                     fmts[0] if fmts else None)
     except UserError as e:
         fail(e.message, e.exit_code)
         return

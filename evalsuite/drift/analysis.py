@@ -13,6 +13,7 @@ from evalsuite.drift.examples import select_examples
 from evalsuite.drift.pairing import PairedTask, pair_runs
 from evalsuite.drift.runs import Run, load_run
 from evalsuite.drift.scores import add_holm, task_changes
+from evalsuite.ingest import FORMATS
 from evalsuite.schema import SCHEMA_VERSION, DriftReport
 from evalsuite.storage.jsonable import to_plain
 
@@ -154,8 +155,8 @@ def _run_meta(run: Run, label: str) -> dict[str, Any]:
     return {"label": label, "path": str(run.path), "model": model.name,
             "model_path": model.path, "fingerprint": model.fingerprint,
             "suite": run.manifest.suite, "status": run.manifest.status,
-            # where the run came from: evalsuite, or another harness's output (lm-eval)
-            "source": model.source if model.source == "lm-eval" else "evalsuite"}
+            # where the run came from: evalsuite, or another harness's output
+            "source": model.source if model.source in FORMATS else "evalsuite"}
 
 
 def compare(baseline: str | Path | Run, candidates: Sequence[str | Path | Run],

@@ -35,17 +35,21 @@ def pair_runs(base: Run, cand: Run, *, allow_prompt_mismatch: bool = False) -> l
     Different generation settings are compared, with a warning kept in the result.
     """
     common = [t for t in base.samples if t in cand.samples]
+    same_docs = _same_documents(base, cand)
     if not common:
-        raise UserError(
-            f"{base.path} and {cand.path} share no finished task: evaluate both with the "
-            "same suite"
-        )
+        hint = (f"; {same_docs[0][0]} (baseline) and {same_docs[0][1]} (candidate) hold the "
+                f"same documents: pair them on purpose with task_map={{{same_docs[0][0]}:"
+                f"{same_docs[0][1]}}}") if same_docs else ": evaluate both with the same suite"
+        raise UserError(f"{base.path} and {cand.path} share no finished task{hint}")
     out: list[PairedTask] = []
-    skipped: list[str] = []
+    skipped = [f"{b} (baseline) and {c} (candidate) hold the same documents but are not "
+               f"paired: task_map={{{b}:{c}}} pairs them" for b, c in same_docs]
     for task in common:
         bi, ci = base.task_info(task), cand.task_info(task)
+        mapped = [f"{run.renamed[task]} ({side})" for side, run in
+                  (("baseline", base), ("candidate", cand)) if task in run.renamed]
         for name, vb, vc in _versions(task, bi, ci):
-            if vb != vc:
+            if vb != vc and not mapped:
                 raise UserError(
                     f"task {name} has version {vb} in {base.path} but {vc} in {cand.path}: "
                     "re-run one so both use the same version"
@@ -78,6 +82,10 @@ def pair_runs(base: Run, cand: Run, *, allow_prompt_mismatch: bool = False) -> l
             only_base=len(base.samples[task]) - len(b_rows),
             only_cand=len(cand.samples[task]) - len(c_rows),
         )
+        if mapped:
+            paired.warnings.append(
+                f"{task}: paired by task_map with {', '.join(mapped)} (versions "
+                f"{bi.version} and {ci.version}); every document hash agrees")
         if paired.only_base or paired.only_cand:
             paired.warnings.append(
                 f"{task}: {len(b_rows)} samples in both runs; {paired.only_base} only in the "
@@ -95,6 +103,24 @@ def pair_runs(base: Run, cand: Run, *, allow_prompt_mismatch: bool = False) -> l
         raise UserError(f"{base.path} and {cand.path} share no sample: " + "; ".join(skipped))
     if skipped:
         out[0].warnings.extend(skipped)
+    return out
+
+
+def _same_documents(base: Run, cand: Run) -> list[tuple[str, str]]:
+    """(baseline task, candidate task) pairs under different names whose documents agree
+    (most of one's doc hashes are the other's): a pairing task_map= could make."""
+    def hashes(run: Run, task: str) -> set[str]:
+        return {r["doc_hash"] for r in run.samples[task] if r.get("doc_hash")}
+
+    only_b = [t for t in base.samples if t not in cand.samples]
+    only_c = [t for t in cand.samples if t not in base.samples]
+    out = []
+    for b in only_b:
+        hb = hashes(base, b)
+        for c in only_c:
+            hc = hashes(cand, c)
+            if hb and hc and len(hb & hc) >= 0.5 * min(len(hb), len(hc)):
+                out.append((b, c))
     return out
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evalsuite.errors import UserError
 from evalsuite.schema import Manifest, TaskInfo
 
 if TYPE_CHECKING:
@@ -28,6 +29,8 @@ class Run:
     manifest: Manifest
     metrics: dict[str, dict[str, Any]]
     samples: dict[str, list[dict[str, Any]]] = field(repr=False)
+    renamed: dict[str, str] = field(default_factory=dict)
+    """Tasks paired under another name on purpose (task_map=): new name -> stored name."""
 
     @property
     def label(self) -> str:
@@ -39,18 +42,42 @@ class Run:
         return self.manifest.tasks.get(task) or TaskInfo(n_samples=0)
 
 
-def load_run(path: str | Path) -> Run:
+def load_run(path: str | Path, fmt: str | None = None) -> Run:
     """Read a run directory (or an lm-eval output directory written with --log_samples)
     through the typed records (evalsuite.schema); only tasks
     named in metrics.json (finished ones) are kept, and malformed data rows (a record of
-    their error, no prompt or answer) are left out."""
+    their error, no prompt or answer) are left out. ``fmt`` (format=) skips detection."""
     from evalsuite.ingest import load
     from evalsuite.schema import dump
 
-    rec = load(path)  # an evalsuite run directory, or another harness's output
+    rec = load(path, fmt)  # an evalsuite run directory, or another harness's output
     samples = {task: [dump(r) for r in recs if r.error is None]
                for task, recs in rec.samples.items()}
     return Run(path=rec.path, manifest=rec.manifest, metrics=rec.metrics, samples=samples)
+
+
+def map_tasks(runs: list[Run], task_map: dict[str, str]) -> None:
+    """Rename tasks so that a task stored under two names pairs (task_map={ifeval:
+    ifeval_offline}: lm-eval's stock IFEval and evalsuite's offline copy hold the same
+    documents). Pairing still checks every document hash; only the task versions may then
+    differ, and the comparison says so. A name no run holds is bad input."""
+    for old, new in task_map.items():
+        if not any(old in run.samples for run in runs):
+            held = sorted({t for run in runs for t in run.samples})
+            raise UserError(f"task_map names {old}, which no compared run holds (they hold "
+                            f"{', '.join(held)}): fix the name")
+        for run in runs:
+            if old not in run.samples:
+                continue
+            if new in run.samples:
+                raise UserError(f"task_map maps {old} to {new}, but {run.path} holds both: "
+                                "map only a run's task the other runs lack")
+            run.samples[new] = run.samples.pop(old)
+            if old in run.metrics:
+                run.metrics[new] = run.metrics.pop(old)
+            if old in run.manifest.tasks:
+                run.manifest.tasks[new] = run.manifest.tasks.pop(old)
+            run.renamed[new] = old
 
 
 def samples_frame(run: Run) -> pd.DataFrame:

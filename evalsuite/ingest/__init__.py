@@ -7,45 +7,74 @@ from pathlib import Path
 
 from evalsuite.errors import UserError
 
-FORMATS = ("evalsuite", "lm-eval")
+FORMATS = ("evalsuite", "lm-eval", "inspect")
+_WHAT = {"evalsuite": "an evalsuite run directory (manifest.json)",
+         "lm-eval": "an lm-eval output directory (results_*.json)",
+         "inspect": "an inspect eval log or log directory (.eval, .json)"}
 
 
-def detect(path: str | Path) -> str:
+def check_format(fmt: object) -> str | None:
+    """``format=``: None or "auto" (detect), else one of FORMATS; one line otherwise."""
+    if fmt is None or fmt == "auto":
+        return None
+    if fmt not in FORMATS:
+        raise UserError(f"unknown format {fmt!r}: use one of auto, {', '.join(FORMATS)}")
+    return str(fmt)
+
+
+def detect(path: str | Path, fmt: str | None = None) -> str:
     """The format of the run at ``path``: an evalsuite run directory (manifest.json) or an
-    lm-eval output directory (results_*.json, itself or one model folder below it)."""
-    from evalsuite.ingest import lm_eval_dir
+    lm-eval output directory (results_*.json, itself or one model folder below it).
+    ``fmt`` (format=) skips detection, and says so when ``path`` is not of that format."""
+    from evalsuite.ingest import inspect_log, lm_eval_dir
 
     path = Path(path).expanduser()
-    if (path / "manifest.json").is_file():
+    fmt = check_format(fmt)
+    found = {"evalsuite": lambda: (path / "manifest.json").is_file(),
+             "lm-eval": lambda: path.is_dir() and lm_eval_dir.find(path) is not None,
+             "inspect": lambda: bool(inspect_log.log_files(path))}
+    if fmt is not None:
+        if not found[fmt]():
+            raise UserError(f"{path} is not {_WHAT[fmt]}, as format={fmt} says: name "
+                            "another directory, or drop format= to detect it")
+        return fmt
+    if found["evalsuite"]():
         return "evalsuite"
-    if path.is_dir() and lm_eval_dir.find(path) is not None:
+    if found["lm-eval"]():
         return "lm-eval"
-    raise UserError(f"{path} is not a run directory (no manifest.json, and no lm-eval "
-                    "results_*.json): pass the directory `python -m evalsuite` printed, or "
-                    "lm_eval's --output_path")
+    if found["inspect"]():
+        return "inspect"
+    raise UserError(f"{path} is not a run directory (no manifest.json, no lm-eval "
+                    "results_*.json, no inspect log): pass the directory `python -m "
+                    "evalsuite` printed, lm_eval's --output_path or inspect's --log-dir")
 
 
-__all__ = ["FORMATS", "detect"]
+__all__ = ["FORMATS", "check_format", "detect", "load"]
 
 
-def load(path: str | Path):  # -> evalsuite.schema.RunRecord
-    """The run at ``path``, whatever its format, as typed records (manifest, metrics and
-    sample records validated like an evalsuite run's)."""
+def load(path: str | Path, fmt: str | None = None):  # -> evalsuite.schema.RunRecord
+    """The run at ``path``, whatever its format (or the one ``fmt`` names), as typed
+    records (manifest, metrics and sample records validated like an evalsuite run's)."""
     from evalsuite.schema import RunRecord, load_run
 
     path = Path(path).expanduser()
-    if detect(path) == "evalsuite":
+    fmt = detect(path, fmt)
+    if fmt == "evalsuite":
         return load_run(path)
-    from evalsuite.ingest import lm_eval_dir
+    from evalsuite.ingest import inspect_log, lm_eval_dir
     from evalsuite.schema._io import validate
     from evalsuite.schema._models import Manifest, Metrics, SampleRecord
 
-    manifest, metrics, samples = lm_eval_dir.read(path)
-    fix = "write it again with lm_eval --log_samples"
-    root = lm_eval_dir.find(path) or path
-    typed = {task: [validate(SampleRecord, r, root / f"samples_{task}", "lm-eval sample", fix)
+    if fmt == "inspect":
+        manifest, metrics, samples = inspect_log.read(path)
+        root, fix, what = path, "run inspect eval again", "inspect"
+    else:
+        manifest, metrics, samples = lm_eval_dir.read(path)
+        root = lm_eval_dir.find(path) or path
+        fix, what = "write it again with lm_eval --log_samples", "lm-eval"
+    typed = {task: [validate(SampleRecord, r, root / f"samples_{task}", f"{what} sample", fix)
                     for r in rows] for task, rows in samples.items()}
     return RunRecord(path=root,
-                     manifest=validate(Manifest, manifest, root, "lm-eval run", fix),
-                     metrics=validate(Metrics, metrics, root, "lm-eval results", fix).root,
+                     manifest=validate(Manifest, manifest, root, f"{what} run", fix),
+                     metrics=validate(Metrics, metrics, root, f"{what} results", fix).root,
                      samples=typed)

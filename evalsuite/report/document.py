@@ -35,9 +35,13 @@ max-height:24rem;overflow:auto}
 """
 
 
+_READ_FROM = {"lm-eval": "an lm-eval output", "inspect": "an inspect eval log"}
+
+
 def _origin(run: dict[str, Any]) -> str:
-    if run.get("source") == "lm-eval":  # read from lm_eval's --output_path
-        return f"{run.get('model')}, an lm-eval output: no model fingerprint recorded"
+    if run.get("source") in _READ_FROM:  # another harness's output, read as a run
+        return (f"{run.get('model')}, {_READ_FROM[run['source']]}: no model fingerprint "
+                "recorded")
     return f"{run.get('model')}, fingerprint `{str(run.get('fingerprint'))[:19]}`"
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import re
 from typing import Any
 
 import pandas as pd
@@ -40,7 +39,6 @@ METRIC_LONG = {
 # One headline metric per benchmark, in this order of preference (what papers report).
 PRIMARY = ("acc_norm", "acc", "exact_match,flexible-extract", "exact_match,strict-match",
            "exact_match", "score")
-LOWER_IS_BETTER = re.compile(r"perplexity|bits_per_byte|bpb|loss|error")
 BENCHMARKS, INSTRUCTION = "Benchmarks", "Instruction following"
 
 
@@ -55,10 +53,6 @@ def metric_name(metric: str) -> str:
 
 def metric_long(metric: str) -> str:
     return METRIC_LONG.get(metric, metric)
-
-
-def higher_is_better(metric: str) -> bool:
-    return not LOWER_IS_BETTER.search(metric)
 
 
 def checkpoints(drift: dict[str, Any]) -> list[str]:

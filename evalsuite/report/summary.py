@@ -91,7 +91,21 @@ def summarize(drift: dict[str, Any]) -> list[str]:
     if warnings:
         paras.append("**Warnings.** " + " ".join(f"{w}." if not w.endswith(".") else w
                                                  for w in dict.fromkeys(warnings)))
+    if drift.get("gate"):
+        paras.append(_gate(drift["gate"]))
     return paras
+
+
+def _gate(gate: dict[str, Any]) -> str:
+    checks, failed = gate["checks"], [c for c in gate["checks"] if not c["passed"]]
+    if not failed:
+        return (f"**Gate passed.** None of the {len(checks)} gated metrics dropped "
+                "significantly past its tolerance.")
+    return (f"**Gate failed.** {len(failed)} of {len(checks)} gated metrics dropped "
+            "significantly past their tolerance: " + "; ".join(
+                f"{c['comparison']} {_metric(c['task'], c['metric'])} dropped "
+                f"{_f(c['drop'], '.3f')} (tolerated {c['tolerance']:g}, `{c['rule']}`)"
+                for c in failed) + ".")
 
 
 def _power(rows: Any, scales: dict[tuple[str, str], float]) -> str:

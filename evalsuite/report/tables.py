@@ -11,6 +11,7 @@ import pandas as pd
 from evalsuite.report import frames
 from evalsuite.report.textable import Cell, Column, Table, tex_escape
 from evalsuite.storage.atomic import write_text
+from evalsuite.tasks.metrics import higher_is_better
 
 SIG, RAW = "*", "\u2020"  # significant after Holm; before correction only
 SIG_TEX, RAW_TEX = "*", r"\dagger"
@@ -106,7 +107,7 @@ def main_table(drift: dict[str, Any], ci: bool = False) -> tuple[Table, pd.DataF
         scales[(task, metric)] = scale_of(vals)
         finite = [v for v in vals if _finite(v)]
         if finite:
-            best[(task, metric)] = (max if frames.higher_is_better(metric) else min)(finite)
+            best[(task, metric)] = (max if higher_is_better(metric) else min)(finite)
         if len({round(v * scales[(task, metric)], 1) for v in finite}) > 1:
             distinct.add((task, metric))  # all equal: nothing is best, nothing bold
     for label in frames.checkpoints(drift):

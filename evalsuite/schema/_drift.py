@@ -28,8 +28,8 @@ class RunMeta(_Record):
     status: str | None = None
     """complete or partial."""
     source: str | None = None
-    """Who wrote the run: evalsuite, or lm-eval (an output directory read as a run; what
-    it does not record, such as the model fingerprint, is null)."""
+    """Who wrote the run: evalsuite, lm-eval or inspect (another harness's output read as
+    a run; what it does not record, such as the model fingerprint, is null)."""
 
 
 class MetricDrift(_Record):
@@ -278,6 +278,43 @@ class DriftSettings(_Record):
     """What response lengths count: tokens of the baseline's tokenizer, or words."""
 
 
+class GateCheck(_Record):
+    """One gated metric of one comparison (evalsuite.drift.gate)."""
+
+    comparison: str
+    """The candidate's label."""
+    task: str
+    """The task's name."""
+    metric: str
+    """The metric's name."""
+    rule: str
+    """The gate pattern that set the tolerance (the strictest of those that match)."""
+    tolerance: float = Field(ge=0)
+    """The largest drop tolerated, on the metric's scale."""
+    drop: float | None = None
+    """How much worse the candidate is (positive: worse; sign follows the metric's
+    direction)."""
+    p_holm: float | None = None
+    """The change's Holm-adjusted p-value."""
+    significant: bool
+    """p_holm below the comparison's alpha."""
+    passed: bool
+    """False when the drop is significant (Holm) and larger than the tolerance."""
+
+
+class GateSummary(_Record):
+    """``gate=``: the tolerances asked for and every check made."""
+
+    rules: dict[str, float]
+    """Pattern (METRIC or TASK/METRIC, globs allowed) -> tolerated drop."""
+    passed: bool
+    """No gated metric failed."""
+    failures: int = Field(ge=0)
+    """Gated metrics that failed."""
+    checks: list[GateCheck] = Field(default_factory=list)
+    """Every gated metric of every comparison."""
+
+
 class DriftReport(_Record):
     """drift.json: a baseline against one or more candidates."""
 
@@ -299,6 +336,8 @@ class DriftReport(_Record):
     """The resolved config of the comparison."""
     sweep: dict[str, Any] | None = None
     """A sweep comparison: its directory, runs and the swept key's values."""
+    gate: GateSummary | None = None
+    """The drift gate's checks, when the comparison was run with ``gate=``."""
 
     def metrics_df(self) -> Any:
         """One row per candidate, task and metric: the paired values, delta, interval,
