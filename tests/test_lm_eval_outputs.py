@@ -18,15 +18,17 @@ TASKS = "ifeval_offline,arc_easy_offline"
 LIMIT = 3
 
 
-def _lm_eval(out: Path, model: Path, tasks: str, include: str, max_gen_toks: int) -> Path:
+def _lm_eval(out: Path, model: Path, tasks: str, include: str, max_gen_toks: int,
+             limit: int = LIMIT, chat: bool = True) -> Path:
     env = {k: v for k, v in os.environ.items() if k != "NLTK_DATA"}
     env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", OMP_NUM_THREADS="2")
     proc = subprocess.run(
         ["lm-eval", "run", "--model", "hf", "--model_args",
          f"pretrained={model},dtype=float32", "--tasks", tasks,
-         "--include_path", include, "--batch_size", "2", "--limit", str(LIMIT),
+         "--include_path", include, "--batch_size", "2", "--limit", str(limit),
          "--device", "cpu", "--gen_kwargs", f"max_gen_toks={max_gen_toks}",
-         "--apply_chat_template", "--log_samples", "--output_path", str(out)],
+         *(["--apply_chat_template"] if chat else []), "--log_samples",
+         "--output_path", str(out)],
         cwd=out.parent, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out
@@ -169,6 +171,44 @@ def test_task_map_pairs_a_copy_of_the_task_on_purpose(lm_eval_longer: Path,
     (comp,) = json.loads((out / "drift.json").read_text())["comparisons"].values()
     assert comp["tasks"]["ifeval_offline"]["metrics"]["inst_level_strict_acc"]["n"] == LIMIT
     assert any("paired by task_map with ifeval_copy (candidate)" in w for w in comp["warnings"])
+
+
+@pytest.fixture(scope="module")
+def mmlu_pair(tmp_path_factory, smollm2_dir: Path) -> tuple[Path, Path]:
+    """MMLU (a group: 57 subjects), one question each, by lm-eval and by evalsuite."""
+    tmp = tmp_path_factory.mktemp("mmlu")
+    lm = _lm_eval(tmp / "lm", smollm2_dir, "mmlu_offline", str(REPO / "tasks"), 16, limit=1,
+                  chat=False)
+    r = run_cli("+model=smollm2_135m", "backend=hf", "tasks=[mmlu_offline]", "limit=1",
+                "model.chat_template=false",
+                f"hydra.run.dir={tmp / 'es'}", timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return lm, tmp / "es"
+
+
+def test_a_group_reads_as_one_task_and_pairs_with_evalsuite_s_run_of_it(mmlu_pair, tmp_path):
+    from evalsuite.drift.runs import load_run
+
+    lm, es = mmlu_pair
+    run, mine = load_run(lm), load_run(es)
+    results = json.loads(next(lm.rglob("results_*.json")).read_text())
+    assert list(run.samples) == ["mmlu_offline"]  # the group, not 57 subject tasks
+    assert run.metrics["mmlu_offline"]["acc"] == results["results"]["mmlu_offline"]["acc,none"]
+    subjects = results["group_subtasks"]
+    info = run.task_info("mmlu_offline")
+    assert info.version == results["versions"]["mmlu_offline"] == mine.task_info(
+        "mmlu_offline").version
+    assert set(info.subtasks) == set(mine.task_info("mmlu_offline").subtasks)
+    assert {t for ts in subjects.values() for t in ts} <= set(info.subtasks)
+    assert sorted(r["sample_id"] for r in run.samples["mmlu_offline"]) == sorted(
+        r["sample_id"] for r in mine.samples["mmlu_offline"])  # SUBJECT/DOC_ID, 57 of them
+    out = tmp_path / "cmp"
+    r = run_cli(f"baseline={lm}", f"candidate={es}", f"out={out}", "n_boot=100",
+                "embeddings=false", "render=false", module="evalsuite.compare", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    (comp,) = json.loads((out / "drift.json").read_text())["comparisons"].values()
+    acc = comp["tasks"]["mmlu_offline"]["metrics"]["acc"]
+    assert acc["n"] == 57 and acc["matches_stored"] and acc["delta"] == 0
 
 
 def load_samples(d: Path, task: str) -> list[dict]:

@@ -128,10 +128,11 @@ def test_rerunning_a_finished_run_answers_every_request_from_the_store(
 
 def test_a_tag_without_a_group_score_is_refused():
     from evalsuite.errors import UserError
+    from evalsuite.ingest.lm_eval_records import collect
 
     out = {"samples": {"arc_easy_offline": [], "arc_challenge_offline": []},
            "results": {"arc_easy_offline": {"acc,none": 0.5},
                        "arc_challenge_offline": {"acc,none": 0.3}},
            "configs": {}}
     with pytest.raises(UserError, match="without a group score"):
-        runner._collect(out, "ai2_arc_offline")
+        collect(out, "ai2_arc_offline")

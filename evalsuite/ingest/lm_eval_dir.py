@@ -44,7 +44,7 @@ def find(path: Path) -> Path | None:
 def read(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]],
                               dict[str, list[dict[str, Any]]]]:
     """(manifest, metrics, samples) as plain records, from the newest results file."""
-    from evalsuite.ingest.lm_eval_records import sample_records, task_metrics
+    from evalsuite.ingest.lm_eval_records import collect
 
     root = find(path)
     if root is None:
@@ -57,31 +57,38 @@ def read(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]],
     date = _RESULTS.match(newest.name)["date"]  # type: ignore[index]
     results = _json(newest)
     configs = results.get("configs") or {}
+    res = results.get("results") or {}
+    versions = results.get("versions") or {}
     manifest_tasks: dict[str, Any] = {}
     metrics: dict[str, dict[str, Any]] = {}
     samples: dict[str, list[dict[str, Any]]] = {}
-    for task, result in (results.get("results") or {}).items():
-        file = root / f"samples_{task}_{date}.jsonl"
-        cfg = configs.get(task) or {}
-        if not file.is_file():
-            if task in configs:  # a leaf task without samples: written without them
+    for name, members in _entries(results):
+        logged: dict[str, list[dict[str, Any]]] = {}
+        for leaf in members:
+            file = root / f"samples_{leaf}_{date}.jsonl"
+            if not file.is_file():
                 raise UserError(f"{root}: no {file.name}: this lm-eval run was written "
                                 "without --log_samples; run lm_eval again with --log_samples")
-            continue  # a group (MMLU's subjects are its leaf tasks)
-        output_type = str(cfg.get("output_type") or "generate_until")
-        logged = [_unflatten(s, file, n, output_type) for n, s in _jsonl(file)]
-        samples[task] = sample_records(logged, output_type)
-        metrics[task], stderrs = task_metrics(result)
-        manifest_tasks[task] = {
-            "version": (results.get("versions") or {}).get(task),
-            "n_samples": len(samples[task]),
-            "output_type": output_type,
-            "num_fewshot": (results.get("n-shot") or {}).get(task),
+            kind = str((configs.get(leaf) or {}).get("output_type") or "generate_until")
+            logged[leaf] = [_unflatten(s, file, n, kind) for n, s in _jsonl(file)]
+        # a group (MMLU and its subjects) becomes one task, ids SUBTASK/DOC_ID, exactly as
+        # evalsuite's runner stores it, so the two pair
+        scope = {k: v for k, v in res.items() if k == name or k in _descendants(results, name)}
+        out = {"samples": logged, "results": scope, "configs": configs, "versions": versions}
+        samples[name], metrics[name], stderrs, subtasks = collect(out, name)
+        cfg = configs.get(members[0]) or {}
+        manifest_tasks[name] = {
+            "version": versions.get(name),
+            "n_samples": len(samples[name]),
+            "output_type": str(cfg.get("output_type") or "generate_until"),
+            "num_fewshot": (results.get("n-shot") or {}).get(members[0]),
             "generation_kwargs": cfg.get("generation_kwargs"),
             "chat_template": bool(results.get("chat_template")),
             "stderr": stderrs,
-            "higher_is_better": (results.get("higher_is_better") or {}).get(task),
+            "higher_is_better": (results.get("higher_is_better") or {}).get(name),
         }
+        if subtasks:
+            manifest_tasks[name]["subtasks"] = subtasks
     if not samples:
         raise UserError(f"{root}: {newest.name} names no task with samples: run lm_eval with "
                         "--log_samples")
@@ -104,6 +111,39 @@ def read(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]],
                    "unknown": ["model fingerprint", "seeds", "host"]},
     }
     return manifest, metrics, samples
+
+
+def _entries(results: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    """(task, its leaf tasks) per task of the run: a group with an aggregate score (MMLU)
+    with every leaf below it; each other leaf task on its own. Groups without a score
+    (tags) leave their tasks as they are."""
+    from evalsuite.ingest.lm_eval_records import task_metrics
+
+    res, configs = results.get("results") or {}, results.get("configs") or {}
+    subs = results.get("group_subtasks") or {}
+    inner = {t for members in subs.values() for t in members}
+    out, taken = [], set()
+    for group in subs:
+        if group in inner or not task_metrics(res.get(group) or {})[0]:
+            continue
+        leaves = [t for t in sorted(_descendants(results, group)) if t in configs]
+        if leaves:
+            out.append((group, leaves))
+            taken.update(leaves)
+    out += [(t, [t]) for t in res if t in configs and t not in taken]
+    return out
+
+
+def _descendants(results: dict[str, Any], group: str) -> set[str]:
+    subs = results.get("group_subtasks") or {}
+    found: set[str] = set()
+    todo = list(subs.get(group) or [])
+    while todo:
+        t = todo.pop()
+        if t not in found:
+            found.add(t)
+            todo.extend(subs.get(t) or [])
+    return found
 
 
 def _unflatten(s: Any, file: Path, n: int, output_type: str) -> dict[str, Any]:

@@ -12,10 +12,9 @@ from typing import Any
 from evalsuite.config import RunConfig, TaskConfig
 from evalsuite.errors import RunFault, UserError
 from evalsuite.ingest.lm_eval_records import (
+    collect,
     instruction_categories,
-    sample_records,
     skipped_instructions,
-    task_metrics,
 )
 from evalsuite.models.backends import build_lm, check_support, close_lm
 from evalsuite.models.checkpoint import resolve
@@ -163,7 +162,7 @@ def run_task(
     )
     if out is None:  # lm-eval returns None on non-zero ranks only
         raise RuntimeError("lm-eval returned no results")
-    samples, metrics, stderrs, subtasks = _collect(out, task.name, cfg.store_logprobs)
+    samples, metrics, stderrs, subtasks = collect(out, task.name, cfg.store_logprobs)
     first = min(out["samples"])  # a group's subtasks share one template
     tcfg = out["configs"][first]
     n_total = sum(n.get("original", 0) for n in out["n-samples"].values())
@@ -192,46 +191,6 @@ def run_task(
                     task.name, skipped["n"], skipped["n_samples"],
                     skipped["n_samples_unscored"], skipped["by_id"])
     return samples, metrics, info
-
-
-def _collect(
-    out: dict[str, Any], name: str, logprobs: bool = False
-) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """(samples, metrics, stderrs, subtasks) of one suite entry: a task or a group.
-
-    A group (e.g. mmlu_offline, 57 subjects) is stored as one samples file whose
-    sample ids are ``SUBTASK/DOC_ID``; its metrics are lm-eval's group aggregate, and
-    every subtask's and subgroup's own metrics go to the manifest.
-    """
-    if name in out["samples"] or len(out["samples"]) == 1:  # a task, or a tag of one
-        only = name if name in out["samples"] else next(iter(out["samples"]))
-        tcfg = out["configs"][only]
-        samples = sample_records(out["samples"][only], tcfg.get("output_type", "generate_until"),
-                                 logprobs)
-        metrics, stderrs = task_metrics(out["results"][only])
-        return samples, metrics, stderrs, {}
-    group = out["results"].get(name)
-    if group is None or not task_metrics(group)[0]:
-        # A tag: several tasks without an aggregate, so no single score to store.
-        raise UserError(
-            f"task {name} expands to {len(out['samples'])} tasks without a group score; "
-            "list them in the suite one by one"
-        )
-    samples = []
-    for sub in sorted(out["samples"]):
-        kind = out["configs"][sub].get("output_type", "generate_until")
-        for rec in sample_records(out["samples"][sub], kind, logprobs):
-            rec["sample_id"] = f"{sub}/{rec['sample_id']}"
-            rec["subtask"] = sub
-            samples.append(rec)
-    metrics, stderrs = task_metrics(group)
-    subtasks = {
-        sub: {"version": out["versions"].get(sub),
-              "n_samples": len({s["doc_id"] for s in out["samples"].get(sub, [])}) or None,
-              "metrics": task_metrics(res)[0]}
-        for sub, res in sorted(out["results"].items()) if sub != name
-    }
-    return samples, metrics, stderrs, subtasks
 
 
 class _DropCustomDatasetHint(logging.Filter):
