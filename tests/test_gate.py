@@ -117,3 +117,10 @@ def test_a_rise_in_a_lower_is_better_metric_is_a_drop():
 def test_true_is_not_a_tolerance():
     with pytest.raises(UserError, match="a number of 0 or more"):
         gate.parse_rules({"acc": True})
+
+
+def test_a_junit_path_that_cannot_be_written_is_refused_before_any_work(runs, tmp_path):
+    (tmp_path / "adir").mkdir()
+    r = _compare(runs, tmp_path, "gate={acc:0.1}", f"junit={tmp_path / 'adir'}")
+    assert r.returncode == 2 and "is not a file path that can be written" in r.stderr
+    assert not (tmp_path / "out").exists()

@@ -101,3 +101,14 @@ def test_bad_format_and_task_map_are_one_line(runs, tmp_path, args, needle):
 def test_format_named_per_side_reads_the_run(runs, tmp_path):
     r = _compare(*runs, tmp_path, "format={baseline:evalsuite}")
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_task_map_needs_document_hashes_to_pair(runs, tmp_path):
+    base, cand = runs
+    f = cand / "samples" / "ifeval.jsonl"
+    rows = [json.loads(x) for x in f.read_text().splitlines()]
+    for r in rows:
+        r.pop("doc_hash")
+    f.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    r = _compare(base, cand, tmp_path, f"task_map={{{IF_TASK}:ifeval}}")
+    assert r.returncode == 2 and "has no document hash in one run" in r.stderr, r.stderr

@@ -117,7 +117,7 @@ def hydra_main(cfg: DictConfig) -> None:
         runs = _load(cfg, baseline, cands)
         drift = compare(runs[0], runs[1:], settings, names=names)
         if rules:  # before anything is written: a misspelt gate is bad input
-            drift["gate"] = gate.summary(rules, gate.check(drift, rules))
+            drift["gate"] = gate.summary(rules, gate.check(drift, rules, _directions(runs)))
     except UserError as e:
         discard_empty_dir(out)
         fail(e.message, e.exit_code)
@@ -174,11 +174,32 @@ def _plain(node: Any) -> Any:
 
 
 def _gate_rules(cfg: DictConfig) -> list[gate.Rule]:
+    from evalsuite.storage.paths import uncreatable
+
     rules = gate.parse_rules(_plain(cfg.get("gate")))
-    if cfg.get("junit") and not rules:
+    junit = cfg.get("junit")
+    if junit is None:
+        return rules
+    if not rules:
         raise UserError("junit=PATH writes the gate's checks: give the gate too, e.g. "
                         "gate={ifeval*/inst_level_strict_acc:0.02}")
+    path = Path(str(junit)).expanduser()
+    if not isinstance(junit, str) or not junit or path.is_dir() or uncreatable(str(path.parent)):
+        raise UserError(f"junit={junit} is not a file path that can be written: name a file, "
+                        "e.g. junit=reports/gate.xml")
     return rules
+
+
+def _directions(runs: list[Run]) -> dict[tuple[str, str], bool]:
+    """(task, metric) -> higher is better, as the tasks declared it (lm-eval's
+    higher_is_better, stored with the baseline)."""
+    out: dict[tuple[str, str], bool] = {}
+    for task in runs[0].samples:
+        declared = runs[0].task_info(task).higher_is_better
+        for metric, value in (declared if isinstance(declared, dict) else {}).items():
+            if isinstance(value, bool):
+                out[(task, str(metric).split(",")[0])] = value
+    return out
 
 
 def _report_gate(drift: dict[str, Any]) -> None:

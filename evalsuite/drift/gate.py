@@ -1,6 +1,6 @@
 """A drift gate for training pipelines: the largest drop tolerated per metric.
 
-``gate={ifeval*/inst_level_strict_acc: 0.02, "*": 0.05}`` maps patterns to tolerances.
+``gate={ifeval*/inst_level_strict_acc:0.02,acc*:0.05}`` maps patterns to tolerances.
 A pattern ``TASK/METRIC`` (shell globs in either part) names metrics of tasks; one without
 a ``/`` names a metric in every task. Where several patterns match a metric the
 strictest (smallest) tolerance applies, so the order of the rules never matters.
@@ -86,13 +86,16 @@ def parse_rules(node: Any) -> list[Rule]:
     return rules
 
 
-def check(drift: dict[str, Any], rules: list[Rule]) -> list[Check]:
-    """Every gated metric of every comparison, checked. A rule that matches no metric of
-    the comparison is bad input (a misspelt gate must never pass silently)."""
+def check(drift: dict[str, Any], rules: list[Rule],
+          directions: dict[tuple[str, str], bool] | None = None) -> list[Check]:
+    """Every gated metric of every comparison, checked. A rule that matches no metric of a
+    comparison is bad input (a misspelt gate, or a candidate that lacks the gated task,
+    must never pass silently). ``directions``: (task, metric) -> higher is better, as the
+    task declared it; metrics it does not name follow lm-eval's naming convention."""
     checks: list[Check] = []
-    used: set[str] = set()
-    names: set[str] = set()
     for comparison, comp in drift["comparisons"].items():
+        used: set[str] = set()
+        names: set[str] = set()
         for task, t in comp["tasks"].items():
             for metric, m in t["metrics"].items():
                 names.add(f"{task}/{metric}")
@@ -101,18 +104,22 @@ def check(drift: dict[str, Any], rules: list[Rule]) -> list[Check]:
                     continue
                 used.update(r.pattern for r in hits)
                 rule = min(hits, key=lambda r: r.tolerance)
-                checks.append(_check(comparison, task, metric, m, rule))
-    unused = [r.pattern for r in rules if r.pattern not in used]
-    if unused:
-        shown = ", ".join(sorted(names)[:8]) + (", ..." if len(names) > 8 else "")
-        raise UserError(f"gate pattern {unused[0]} matches no compared metric (they are "
-                        f"{shown}): fix its spelling, or drop it")
+                higher = (directions or {}).get((task, metric))
+                checks.append(_check(comparison, task, metric, m, rule,
+                                     higher_is_better(metric) if higher is None else higher))
+        unused = [r.pattern for r in rules if r.pattern not in used]
+        if unused:
+            shown = ", ".join(sorted(names)[:8]) + (", ..." if len(names) > 8 else "")
+            raise UserError(f"gate pattern {unused[0]} matches no compared metric of "
+                            f"{comparison} (they are {shown or 'none'}): fix its spelling, "
+                            "or drop it")
     return checks
 
 
-def _check(comparison: str, task: str, metric: str, m: dict[str, Any], rule: Rule) -> Check:
+def _check(comparison: str, task: str, metric: str, m: dict[str, Any], rule: Rule,
+           higher: bool) -> Check:
     delta = m.get("delta")
-    drop = None if delta is None else (-delta if higher_is_better(metric) else delta)
+    drop = None if delta is None else (-delta if higher else delta)
     significant = bool(m.get("significant"))
     failed = drop is not None and significant and drop > rule.tolerance
     return Check(comparison=comparison, task=task, metric=metric, rule=rule.pattern,

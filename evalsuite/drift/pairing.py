@@ -60,6 +60,9 @@ def pair_runs(base: Run, cand: Run, *, allow_prompt_mismatch: bool = False) -> l
             other = cand_by_id.get(r["sample_id"])
             if other is None:
                 continue
+            if mapped and not (r.get("doc_hash") and other.get("doc_hash")):
+                raise UserError(f"task {task} sample {r['sample_id']} has no document hash in "
+                                "one run: task_map pairs only documents shown to agree")
             for key in ("doc_hash",) + (() if allow_prompt_mismatch else ("prompt_hash",)):
                 if r.get(key) and other.get(key) and r[key] != other[key]:
                     what = "document" if key == "doc_hash" else "prompt"

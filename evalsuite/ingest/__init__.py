@@ -65,11 +65,16 @@ def load(path: str | Path, fmt: str | None = None):  # -> evalsuite.schema.RunRe
     from evalsuite.schema._io import validate
     from evalsuite.schema._models import Manifest, Metrics, SampleRecord
 
+    reader = inspect_log.read if fmt == "inspect" else lm_eval_dir.read
+    try:
+        manifest, metrics, samples = reader(path)
+    except (KeyError, AttributeError, TypeError, IndexError, ValueError) as e:
+        # an edited or foreign file whose fields are not what the harness writes
+        raise UserError(f"{path} is not a {fmt} output evalsuite can read ({type(e).__name__}: "
+                        f"{e}): write it again with {fmt}") from None
     if fmt == "inspect":
-        manifest, metrics, samples = inspect_log.read(path)
         root, fix, what = path, "run inspect eval again", "inspect"
     else:
-        manifest, metrics, samples = lm_eval_dir.read(path)
         root = lm_eval_dir.find(path) or path
         fix, what = "write it again with lm_eval --log_samples", "lm-eval"
     typed = {task: [validate(SampleRecord, r, root / f"samples_{task}", f"{what} sample", fix)

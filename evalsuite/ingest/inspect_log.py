@@ -49,8 +49,11 @@ def log_files(path: Path) -> list[Path]:
 
 def _looks_like_log(p: Path) -> bool:
     if p.suffix == ".eval":  # a zip file inspect writes
-        with p.open("rb") as f:
-            return f.read(2) == b"PK"
+        try:
+            with p.open("rb") as f:
+                return f.read(2) == b"PK"
+        except OSError:
+            return False
     try:  # a .json log opens with {"version": N, "status": ..., "eval": {...
         with p.open(encoding="utf-8") as f:
             head = f.read(4096)
@@ -98,7 +101,7 @@ def read(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]],
             raise UserError(f"{f} holds no samples (written with --no-log-samples?): run "
                             "inspect eval again with samples logged")
         epochs = int(getattr(lg.eval.config, "epochs", None) or 1)
-        samples[task] = [_sample(s, epochs) for s in lg.samples]
+        samples[task] = _by_sample([_sample(s) for s in lg.samples])
         metrics[task], stderr = _metrics(lg)
         gen = lg.eval.model_generate_config.model_dump(exclude_none=True)
         manifest_tasks[task] = {
@@ -121,11 +124,40 @@ def read(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]],
     return manifest, metrics, samples
 
 
-def _sample(s: Any, epochs: int) -> dict[str, Any]:
+def _by_sample(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per sample: with several epochs, each score is the list of its epochs'
+    values (a cluster, as IFEval's instructions are), so repeats of one sample are never
+    counted as independent samples, and runs with different epoch counts still pair."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        groups.setdefault(r["sample_id"], []).append(r)
+    out = []
+    for group in groups.values():
+        ok = [r for r in group if r["error"] is None]
+        if len(group) == 1 or not ok:
+            out.append(group[0])
+            continue
+        merged = dict(ok[0])
+        merged["scores"] = {
+            key: [v for r in ok for v in _as_list(r["scores"].get(key)) if v is not None]
+            for key in dict.fromkeys(k for r in ok for k in r["scores"])}
+        out.append(merged)
+    return out
+
+
+def _as_list(x: Any) -> list[Any]:
+    return x if isinstance(x, list) else [x]
+
+
+def _sample(s: Any) -> dict[str, Any]:
     from inspect_ai.scorer import value_to_float
 
     to_float = value_to_float()
-    sent = [m for m in (s.messages or []) if m.role != "assistant"] or []
+    sent = []  # the input: what came before the model's first answer
+    for m in s.messages or []:
+        if m.role == "assistant":
+            break
+        sent.append(m)
     scores: dict[str, Any] = {}
     for scorer, score in (s.scores or {}).items():
         value = score.value
@@ -139,14 +171,15 @@ def _sample(s: Any, epochs: int) -> dict[str, Any]:
     doc = {"input": _plain(s.input), "target": _plain(s.target), "choices": s.choices}
     return {
         "schema_version": 2,
-        "sample_id": str(s.id) if epochs == 1 else f"{s.id}#{s.epoch}",
+        "sample_id": str(s.id),
         "doc_hash": _sha(doc),
         "prompt_hash": _sha([[m.role, m.text] for m in sent]),
         "prompt": "\n\n".join(m.text for m in sent),
         "response": s.output.completion if s.output is not None else None,
         "target": _plain(s.target), "scores": scores, "doc": doc,
         "choices": list(s.choices) if s.choices else None,
-        "error": None if s.error is None else str(s.error.message).splitlines()[0],
+        "error": None if s.error is None else
+        ((str(s.error.message).strip().splitlines() or ["error"])[0]),
     }
 
 
@@ -160,15 +193,20 @@ def _metrics(lg: Any) -> tuple[dict[str, Any], dict[str, float]]:
         main = next((found[k] for k in ("accuracy", "mean") if k in found), None)
         if main is None:
             continue
-        values[score.name] = float(main)
+        # a dict-valued scorer's metrics are named after the key: SCORER.KEY, as the
+        # samples' scores are
+        name = score.name if score.name == score.scorer else f"{score.scorer}.{score.name}"
+        values[name] = float(main)
         if "stderr" in found:
-            stderr[score.name] = float(found["stderr"])
+            stderr[name] = float(found["stderr"])
     return values, stderr
 
 
 def _plain(x: Any) -> Any:
+    # a message's id is a fresh uuid in every run: the same input must hash the same
     if isinstance(x, list):
-        return [m.model_dump(exclude_none=True) if hasattr(m, "model_dump") else m for m in x]
+        return [m.model_dump(exclude_none=True, exclude={"id"}) if hasattr(m, "model_dump")
+                else m for m in x]
     return x
 
 

@@ -62,7 +62,10 @@ def read(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]],
     manifest_tasks: dict[str, Any] = {}
     metrics: dict[str, dict[str, Any]] = {}
     samples: dict[str, list[dict[str, Any]]] = {}
-    for name, members in _entries(results):
+    def has_samples(task: str) -> bool:
+        return (root / f"samples_{task}_{date}.jsonl").is_file()
+
+    for name, members in _entries(results, has_samples):
         logged: dict[str, list[dict[str, Any]]] = {}
         for leaf in members:
             file = root / f"samples_{leaf}_{date}.jsonl"
@@ -113,24 +116,37 @@ def read(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]],
     return manifest, metrics, samples
 
 
-def _entries(results: dict[str, Any]) -> list[tuple[str, list[str]]]:
-    """(task, its leaf tasks) per task of the run: a group with an aggregate score (MMLU)
-    with every leaf below it; each other leaf task on its own. Groups without a score
-    (tags) leave their tasks as they are."""
+def _entries(results: dict[str, Any], has_samples: Any) -> list[tuple[str, list[str]]]:
+    """(task, its leaf tasks) per task of the run: the highest group with an aggregate
+    score on each branch (MMLU under a score-less tag) with every leaf below it; each other
+    leaf task on its own. ``has_samples(task)``: its samples file exists."""
     from evalsuite.ingest.lm_eval_records import task_metrics
 
-    res, configs = results.get("results") or {}, results.get("configs") or {}
+    res = results.get("results") or {}
     subs = results.get("group_subtasks") or {}
     inner = {t for members in subs.values() for t in members}
-    out, taken = [], set()
+    out: list[tuple[str, list[str]]] = []
+    taken: set[str] = set()
+
+    def visit(group: str) -> None:
+        row = res.get(group)
+        if isinstance(row, dict) and task_metrics(row)[0]:
+            leaves = [t for t in sorted(_descendants(results, group))
+                      if t not in subs and has_samples(t)]
+            if leaves:
+                out.append((group, leaves))
+                taken.update(leaves)
+            return
+        for child in subs.get(group) or []:  # a tag: look for scored groups below it
+            if child in subs:
+                visit(child)
+
     for group in subs:
-        if group in inner or not task_metrics(res.get(group) or {})[0]:
-            continue
-        leaves = [t for t in sorted(_descendants(results, group)) if t in configs]
-        if leaves:
-            out.append((group, leaves))
-            taken.update(leaves)
-    out += [(t, [t]) for t in res if t in configs and t not in taken]
+        if group not in inner:
+            visit(group)
+    configs = results.get("configs") or {}
+    out += [(t, [t]) for t in res if t not in subs and t not in taken
+            and (t in configs or has_samples(t))]
     return out
 
 
