@@ -53,9 +53,13 @@ class Check:
     significant: bool
     passed: bool
 
+    def numbers(self) -> tuple[str, str]:
+        """The drop and Holm p as printed (in the line and in the JUnit file)."""
+        return ("nan" if self.drop is None else f"{self.drop:.4f}",
+                "nan" if self.p_holm is None else f"{self.p_holm:.3g}")
+
     def line(self, baseline: str) -> str:
-        drop = "nan" if self.drop is None else f"{self.drop:.4f}"
-        p = "nan" if self.p_holm is None else f"{self.p_holm:.3g}"
+        drop, p = self.numbers()
         verdict = "FAILED" if not self.passed else "passed"
         return (f"gate {verdict}: {baseline} -> {self.comparison} {self.task} {self.metric} "
                 f"dropped {drop} (tolerance {self.tolerance:g} from {self.rule}; Holm p={p}"

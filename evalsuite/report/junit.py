@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+from evalsuite.drift.gate import Check
 from evalsuite.storage.atomic import write_text
 
 
@@ -22,18 +23,17 @@ def junit_xml(gate: dict[str, Any], baseline: str) -> str:
         suite = ET.SubElement(root, "testsuite", name=f"{baseline} -> {comparison}",
                               tests=str(len(cs)), failures=str(sum(not c["passed"] for c in cs)),
                               errors="0", skipped="0")
-        for c in cs:
-            case = ET.SubElement(suite, "testcase", classname=c["task"], name=c["metric"],
+        for c in map(lambda x: Check(**x), cs):
+            case = ET.SubElement(suite, "testcase", classname=c.task, name=c.metric,
                                  time="0")
-            drop = "nan" if c["drop"] is None else f"{c['drop']:.4f}"
-            p = "nan" if c["p_holm"] is None else f"{c['p_holm']:.3g}"
-            text = (f"drop {drop} (positive: worse), tolerance {c['tolerance']:g} "
-                    f"({c['rule']}), Holm p={p}")
-            if c["passed"]:
+            drop, p = c.numbers()
+            text = (f"drop {drop} (positive: worse), tolerance {c.tolerance:g} "
+                    f"({c.rule}), Holm p={p}")
+            if c.passed:
                 ET.SubElement(case, "system-out").text = text
             else:
                 failure = ET.SubElement(case, "failure", type="drift",
-                                        message=f"dropped {drop} > {c['tolerance']:g}")
+                                        message=f"dropped {drop} > {c.tolerance:g}")
                 failure.text = text
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
