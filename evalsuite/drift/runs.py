@@ -47,10 +47,16 @@ def load_run(path: str | Path, fmt: str | None = None) -> Run:
     through the typed records (evalsuite.schema); only tasks
     named in metrics.json (finished ones) are kept, and malformed data rows (a record of
     their error, no prompt or answer) are left out. ``fmt`` (format=) skips detection."""
-    from evalsuite.ingest import load
-    from evalsuite.schema import dump
+    from evalsuite.ingest import detect, load
+    from evalsuite.schema import dump, load_run_rows
 
-    rec = load(path, fmt)  # an evalsuite run directory, or another harness's output
+    if detect(path, fmt) == "evalsuite":  # plain rows straight from the JSONL (fast)
+        manifest, metrics, rows = load_run_rows(path)
+        samples = {task: [r for r in recs if r.get("error") is None]
+                   for task, recs in rows.items()}
+        return Run(path=Path(path).expanduser(), manifest=manifest, metrics=metrics,
+                   samples=samples)
+    rec = load(path, fmt)  # another harness's output, read as typed records
     samples = {task: [dump(r) for r in recs if r.error is None]
                for task, recs in rec.samples.items()}
     return Run(path=rec.path, manifest=rec.manifest, metrics=rec.metrics, samples=samples)

@@ -26,6 +26,23 @@ def _as_cluster(value: Any) -> list[float] | None:
     return None
 
 
+_SCALARS = (bool, int, float)
+
+
+def _sums(values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, list[list[float]] | None]:
+    """Per sample, the sum and number of a score's values (``_as_cluster``), and the
+    clusters themselves where some value is a list. Scalar scores, nearly every task's,
+    are converted in one step rather than sample by sample."""
+    if all(type(v) in _SCALARS for v in values):
+        arr = np.array(values, dtype=float)
+        ok = ~np.isnan(arr)
+        return np.where(ok, arr, 0.0), ok.astype(float), None
+    clusters = [_as_cluster(v) for v in values]
+    sums = np.array([sum(c) if c else 0.0 for c in clusters])
+    counts = np.array([len(c) if c else 0 for c in clusters], dtype=float)
+    return sums, counts, [c or [] for c in clusters]
+
+
 @dataclass
 class _Series:
     """One metric (or instruction group) over the paired samples of a task."""
@@ -37,22 +54,32 @@ class _Series:
     c_cnt: np.ndarray = field(init=False)
     flat_b: list[float] = field(default_factory=list)
     flat_c: list[float] = field(default_factory=list)
-    per_b: list[float] = field(default_factory=list)
-    per_c: list[float] = field(default_factory=list)
     n_samples: int = 0
 
     def __post_init__(self) -> None:
         self.b_sum, self.b_cnt = np.zeros(self.n), np.zeros(self.n)
         self.c_sum, self.c_cnt = np.zeros(self.n), np.zeros(self.n)
 
-    def add(self, i: int, bv: Sequence[float], cv: Sequence[float]) -> None:
-        self.b_sum[i] += sum(bv)
-        self.b_cnt[i] += len(bv)
-        self.c_sum[i] += sum(cv)
-        self.c_cnt[i] += len(cv)
-        self.flat_b.extend(bv)
-        self.flat_c.extend(cv)
-        self.n_samples += 1
+    @classmethod
+    def of(cls, base: Sequence[Any], cand: Sequence[Any]) -> _Series:
+        """The metric's paired values: a sample counts where both runs scored it with the
+        same number of values (IFEval's instruction lists)."""
+        s = cls(len(base))
+        bs, bc, bl = _sums(base)
+        cs, cc, cl = _sums(cand)
+        ok = (bc > 0) & (bc == cc)
+        s.b_sum, s.b_cnt = np.where(ok, bs, 0.0), np.where(ok, bc, 0.0)
+        s.c_sum, s.c_cnt = np.where(ok, cs, 0.0), np.where(ok, cc, 0.0)
+        s.n_samples = int(ok.sum())
+        if bl is None and cl is None:
+            s.flat_b, s.flat_c = bs[ok].tolist(), cs[ok].tolist()
+        else:
+            bl = bl if bl is not None else [[v] for v in bs]
+            cl = cl if cl is not None else [[v] for v in cs]
+            idx = np.flatnonzero(ok)
+            s.flat_b = [v for i in idx for v in bl[i]]
+            s.flat_c = [v for i in idx for v in cl[i]]
+        return s
 
     def column(self) -> stats.Column:
         return (self.b_sum, self.b_cnt, self.c_sum, self.c_cnt)
@@ -67,7 +94,8 @@ class _Series:
             # each value's own interval, for error bars (same resamples)
             "baseline_ci": list(iv["baseline"]), "candidate_ci": list(iv["candidate"]),
         }
-        binary = all(v in (0.0, 1.0) for v in self.flat_b + self.flat_c)
+        flat = np.concatenate([np.asarray(self.flat_b, float), np.asarray(self.flat_c, float)])
+        binary = bool(np.all((flat == 0.0) | (flat == 1.0)))
         if binary:
             fb, fc = np.array(self.flat_b) > 0.5, np.array(self.flat_c) > 0.5
             row["flips"] = stats.flips(fb, fc)
@@ -95,14 +123,11 @@ def task_changes(
     ``categories`` and ``instruction_ids`` (one row per group and strictness level).
     """
     n = len(paired.base)
-    series: dict[str, _Series] = {m: _Series(n) for m in metrics}
+    series = {m: _Series.of([(b.get("scores") or {}).get(m) for b in paired.base],
+                            [(c.get("scores") or {}).get(m) for c in paired.cand])
+              for m in metrics}
     groups: dict[tuple[str, str, str], _Series] = {}
     for i, (b, c) in enumerate(zip(paired.base, paired.cand, strict=True)):
-        for metric, s in series.items():
-            bv = _as_cluster((b.get("scores") or {}).get(metric))
-            cv = _as_cluster((c.get("scores") or {}).get(metric))
-            if bv is not None and cv is not None and len(bv) == len(cv):
-                s.add(i, bv, cv)
         bi, ci = b.get("instructions"), c.get("instructions")
         if not bi or not ci or len(bi) != len(ci):
             continue

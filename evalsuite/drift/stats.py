@@ -40,15 +40,33 @@ def paired_bootstrap_cis(
                                                       level=level)]
 
 
+SCHEMES = ("auto", "indices", "classes")
+"""How ``bootstrap_intervals`` draws resamples: ``indices`` draws n sample indices per
+resample; ``classes`` draws how many of them fall on each distinct sample (a multinomial
+over the distinct rows of the columns), the same distribution at a fraction of the cost
+when few rows are distinct (pass/fail metrics: at most 4 per metric); ``auto`` picks."""
+
+
 def bootstrap_intervals(
-    columns: Sequence[Column], *, n_boot: int = 10_000, seed: int = 0, level: float = 0.95
+    columns: Sequence[Column], *, n_boot: int = 10_000, seed: int = 0, level: float = 0.95,
+    scheme: str = "auto",
 ) -> list[dict[str, Any]]:
     """Per column, percentile CIs of the delta, the baseline value and the candidate value,
     and ``se``: the delta's bootstrap standard error.
 
     One set of resamples serves all three (see ``paired_bootstrap_cis``): the delta's
     interval is the paired one; the two values' intervals are what error bars show.
+
+    A metric is a sum over the resample's samples, so it depends only on how many times
+    each distinct sample (row of the columns) was drawn. With u distinct rows among n,
+    those counts are Multinomial(n, multiplicity/n): drawing them (``classes``) costs
+    n_boot x u instead of n_boot x n and gives the same intervals up to resampling noise
+    (a test compares the two, and the coverage test runs both). ``auto`` takes ``classes``
+    when u is at most n/4; a comparison's numbers then depend on its own data and seed
+    only, never on which other candidates or metrics were compared with it.
     """
+    if scheme not in SCHEMES:
+        raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
     if not columns:
         return []
     n = len(columns[0][0])
@@ -60,13 +78,23 @@ def bootstrap_intervals(
     mat = np.stack([c[i] for i in range(4) for c in columns], axis=1)  # n x 4m
     rng = np.random.default_rng(seed)
     draws = {k: np.empty((n_boot, m)) for k in ("delta", "baseline", "candidate")}
-    chunk = max(1, 4_000_000 // n)
+    rows_u, mult = np.unique(mat, axis=0, return_counts=True) if scheme != "indices" \
+        else (mat, None)
+    classes = mult is not None and (scheme == "classes" or len(mult) * 4 <= n)
+    if classes:
+        p = mult / n
+        chunk = max(1, 4_000_000 // len(mult))
+    else:
+        chunk = max(1, 4_000_000 // n)
     for start in range(0, n_boot, chunk):
         rows = min(n_boot, start + chunk) - start
-        idx = rng.integers(0, n, size=(rows, n))
-        offsets = (np.arange(rows)[:, None] * n + idx).ravel()
-        weights = np.bincount(offsets, minlength=rows * n).reshape(rows, n).astype(float)
-        agg = weights @ mat  # rows x 4m
+        if classes:
+            agg = rng.multinomial(n, p, size=rows).astype(float) @ rows_u
+        else:
+            idx = rng.integers(0, n, size=(rows, n))
+            offsets = (np.arange(rows)[:, None] * n + idx).ravel()
+            weights = np.bincount(offsets, minlength=rows * n).reshape(rows, n).astype(float)
+            agg = weights @ mat  # rows x 4m
         bs, bc, cs, cc = (agg[:, i * m:(i + 1) * m] for i in range(4))
         with np.errstate(invalid="ignore", divide="ignore"):
             b, c = bs / bc, cs / cc
@@ -105,11 +133,12 @@ def min_detectable_effect(se: float, alpha: float, tests: int = 1,
     None where the resampled deltas did not vary (no sample changed): the spread that
     power depends on is then unknown, not zero.
     """
-    from scipy.stats import norm
+    # scipy.special's normal quantile: scipy.stats takes a second to import
+    from scipy.special import ndtri
 
     if not (se == se and se > 0) or tests < 1:
         return None
-    z = norm.ppf(1 - alpha / (2 * tests)) + norm.ppf(power)
+    z = ndtri(1 - alpha / (2 * tests)) + ndtri(power)
     return float(z * se)
 
 
@@ -131,39 +160,53 @@ def mcnemar_exact(base: Sequence[bool], cand: Sequence[bool]) -> float:
     """Two-sided exact McNemar p-value for paired pass/fail outcomes.
 
     Only discordant pairs count: under no change, a flip is lost or gained with equal
-    chance, so the number lost is Binomial(lost + gained, 1/2).
+    chance, so the number lost is Binomial(lost + gained, 1/2). The two-sided p-value of
+    that symmetric binomial is twice the smaller tail (scipy.stats.binomtest's value, a
+    test checks, from scipy.special: scipy.stats takes a second to import).
     """
-    from scipy.stats import binomtest
+    from scipy.special import bdtr
 
     b = np.asarray(base, dtype=bool)
     c = np.asarray(cand, dtype=bool)
     lost = int(np.sum(b & ~c))
     gained = int(np.sum(~b & c))
-    if lost + gained == 0:
+    if lost == gained:
         return 1.0
-    return float(binomtest(lost, lost + gained, 0.5).pvalue)
+    return float(min(1.0, 2.0 * bdtr(min(lost, gained), lost + gained, 0.5)))
 
 
-def sign_flip_p(diffs: Sequence[float], *, n_perm: int = 10_000, seed: int = 0) -> float:
+def sign_flip_p(diffs: Sequence[float], *, n_perm: int = 10_000, seed: int = 0,
+                scheme: str = "auto") -> float:
     """Two-sided paired permutation p-value for the sum of per-sample differences.
 
     Under no change each sample's difference is as likely positive as negative; signs
     are flipped at random (seeded) and |sum| compared with the observed one. Used where
     a sample holds several correlated verdicts (IFEval's instructions of one prompt), so
     that the prompt, not the instruction, is the independent unit.
+
+    ``classes`` (``auto`` where few |differences| are distinct, as with counts of
+    verdicts): the m samples whose |difference| is v add v * (2 * Binomial(m, 1/2) - m)
+    to the sum, so one binomial per distinct value replaces m signs; same distribution.
     """
+    if scheme not in SCHEMES:
+        raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
     d = np.asarray(diffs, dtype=float)
     d = d[np.isfinite(d)]
     if d.size == 0 or not np.any(d != 0):
         return 1.0
     observed = abs(d.sum()) - 1e-12  # tolerance: float sums of the same terms may differ
     rng = np.random.default_rng(seed)
+    values, mult = np.unique(np.abs(d[d != 0]), return_counts=True)
+    classes = scheme == "classes" or (scheme == "auto" and len(values) * 4 <= d.size)
     hits = 0
-    chunk = max(1, 2_000_000 // d.size)
+    chunk = max(1, 2_000_000 // (len(values) if classes else d.size))
     for start in range(0, n_perm, chunk):
         rows = min(n_perm, start + chunk) - start
-        signs = rng.integers(0, 2, size=(rows, d.size)) * 2 - 1
-        hits += int(np.sum(np.abs(signs @ d) >= observed))
+        if classes:
+            sums = (2 * rng.binomial(mult, 0.5, size=(rows, len(mult))) - mult) @ values
+        else:
+            sums = (rng.integers(0, 2, size=(rows, d.size)) * 2 - 1) @ d
+        hits += int(np.sum(np.abs(sums) >= observed))
     return (1 + hits) / (1 + n_perm)
 
 

@@ -15,7 +15,14 @@ from evalsuite.schema._drift import (
     RunMeta,
     TaskDrift,
 )
-from evalsuite.schema._io import dump, read_drift, read_manifest, read_samples, view
+from evalsuite.schema._io import (
+    dump,
+    read_drift,
+    read_manifest,
+    read_sample_rows,
+    read_samples,
+    view,
+)
 from evalsuite.schema._models import (
     SCHEMA_VERSION,
     Instruction,
@@ -25,7 +32,7 @@ from evalsuite.schema._models import (
     SampleRecord,
     TaskInfo,
 )
-from evalsuite.schema._run import RunRecord, load_drift, load_run
+from evalsuite.schema._run import RunRecord, load_drift, load_run, load_run_rows
 
 SCHEMA_DIR = Path(__file__).resolve().parent
 """Where the generated JSON Schema files ship: manifest, sample and drift."""
@@ -47,6 +54,7 @@ __all__ = [
     "SCHEMAS", "SCHEMA_DIR", "SCHEMA_VERSION", "CategoryDrift", "ComparisonDrift",
     "DistributionDrift", "DriftReport", "DriftSettings", "InstructionDrift", "Instruction",
     "Manifest", "MetricDrift", "Metrics", "ModelInfo", "RunMeta", "RunRecord", "SampleRecord",
-    "TaskDrift", "TaskInfo", "dump", "json_schemas", "load_drift", "load_run", "read_drift",
+    "TaskDrift", "TaskInfo", "dump", "json_schemas", "load_drift", "load_run", "load_run_rows",
+    "read_drift", "read_sample_rows",
     "read_manifest", "read_samples", "view",
 ]

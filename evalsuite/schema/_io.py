@@ -3,7 +3,10 @@ version: one line naming the file and the problem, never a traceback."""
 
 from __future__ import annotations
 
+import gc
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -13,6 +16,11 @@ from evalsuite.errors import UserError
 from evalsuite.schema._drift import DriftReport
 from evalsuite.schema._models import SCHEMA_VERSION, Manifest, SampleRecord
 from evalsuite.storage.jsonable import jsonl_lines
+
+try:
+    import orjson as _orjson
+except ImportError:  # a dependency; the standard parser is the fallback, not an error
+    _orjson = None
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -59,17 +67,86 @@ def read_manifest(run_dir: Path) -> Manifest:
     return validate(Manifest, read_json(file, "manifest", RERUN), file, "manifest", RERUN)
 
 
+def _loads(line: str) -> Any:
+    """One JSON line: orjson where installed (several times faster on large runs), else
+    the standard parser, which also takes what orjson refuses (NaN, from older writers)."""
+    if _orjson is not None:
+        try:
+            return _orjson.loads(line)
+        except _orjson.JSONDecodeError:
+            pass
+    return json.loads(line)
+
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a large file's records are built: each pass
+    would scan every record read so far (JSON records hold no cycles), which made reading
+    100,000 records 2-3 times slower. The records are frozen afterwards for the same
+    reason: the analysis that follows allocates a great deal."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.freeze()
+            gc.enable()
+
+
+def _parse(file: Path, n: int, line: str) -> Any:
+    try:
+        return _loads(line)
+    except json.JSONDecodeError as e:
+        raise UserError(f"{file}: line {n} is not valid JSON ({e.msg}; the file may "
+                        f"have been cut short): {RERUN}") from None
+
+
 def read_samples(file: Path) -> list[SampleRecord]:
     """Every record of a samples/TASK.jsonl; a cut or broken line is one line of error."""
-    records = []
-    for n, line in jsonl_lines(file):
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise UserError(f"{file}: line {n} is not valid JSON ({e.msg}; the file may "
-                            f"have been cut short): {RERUN}") from None
-        records.append(validate(SampleRecord, data, file, f"sample record (line {n})", RERUN))
-    return records
+    with _collector_paused():
+        return [validate(SampleRecord, _parse(file, n, line), file,
+                         f"sample record (line {n})", RERUN)
+                for n, line in jsonl_lines(file)]
+
+
+def read_sample_rows(file: Path) -> list[dict[str, Any]]:
+    """The records of a samples/TASK.jsonl as the plain dicts ``dump`` gives, validated
+    like ``read_samples``, for the analysis of large runs.
+
+    A record that passes strict validation is kept as parsed: strict mode coerces nothing
+    (no string for a number, no 1 for True), so the parsed dict already is the record's
+    JSON form and building and dumping a model for it is skipped (three times faster). A
+    record strict mode refuses is validated as ``read_samples`` does, coercions included,
+    or refused in one line."""
+    rows: list[dict[str, Any]] = []
+    strict = SampleRecord.__pydantic_validator__
+    with _collector_paused():
+        # bytes split by hand: three times faster than a text file's line iterator, and
+        # orjson parses bytes without a decode step
+        for n, raw in enumerate(file.read_bytes().split(b"\n"), 1):
+            if not raw.strip():
+                continue
+            try:
+                data = _orjson.loads(raw) if _orjson is not None else None
+            except _orjson.JSONDecodeError:
+                data = None
+            parsed = data is not None
+            if not parsed:  # what orjson refuses (NaN, bad bytes) goes the long way
+                data = _parse(file, n, raw.decode("utf-8", errors="replace"))
+            if type(data) is dict and "schema_version" in data:
+                check_version(data, file)
+            try:
+                if parsed:  # (a NaN is written as null by the model, so it takes the model)
+                    strict.validate_python(data, strict=True)
+                    rows.append(data)
+                    continue
+            except ValidationError:
+                pass
+            rows.append(dump(validate(SampleRecord, data, file, f"sample record (line {n})",
+                                      RERUN)))
+    return rows
 
 
 def read_drift(file: Path) -> DriftReport:

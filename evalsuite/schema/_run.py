@@ -4,9 +4,10 @@ with pandas views, for scripts around evalsuite's records."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from evalsuite.errors import UserError
 from evalsuite.schema._drift import DriftReport
@@ -15,6 +16,7 @@ from evalsuite.schema._io import (
     read_drift,
     read_json,
     read_manifest,
+    read_sample_rows,
     read_samples,
     validate,
 )
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 log = logging.getLogger(__name__)
+R = TypeVar("R")
 
 
 @dataclass
@@ -79,6 +82,19 @@ def load_run(path: str | Path) -> RunRecord:
     """Read a run directory written by ``python -m evalsuite``; only tasks named in
     metrics.json (the finished ones) are read."""
     path = Path(path).expanduser()
+    manifest, metrics, samples = _read(path, read_samples)
+    return RunRecord(path=path, manifest=manifest, metrics=metrics, samples=samples)
+
+
+def load_run_rows(path: str | Path) -> tuple[Manifest, dict[str, dict[str, Any]],
+                                             dict[str, list[dict[str, Any]]]]:
+    """``load_run``'s manifest, metrics and samples, the samples as the plain dicts the
+    drift analysis reads (validated the same way, without a model object per record)."""
+    return _read(Path(path).expanduser(), read_sample_rows)
+
+
+def _read(path: Path, reader: Callable[[Path], list[R]]) -> tuple[
+        Manifest, dict[str, dict[str, Any]], dict[str, list[R]]]:
     if not (path / "manifest.json").is_file():
         raise UserError(f"{path} is not a run directory (no manifest.json): pass the "
                         "directory `python -m evalsuite` printed")
@@ -94,8 +110,8 @@ def load_run(path: str | Path) -> RunRecord:
         file = path / "samples" / f"{task}.jsonl"
         if not file.is_file():
             raise UserError(f"{path}: metrics.json names {task} but {file.name} is missing")
-        samples[task] = read_samples(file)
-    return RunRecord(path=path, manifest=manifest, metrics=metrics, samples=samples)
+        samples[task] = reader(file)
+    return manifest, metrics, samples
 
 
 def load_drift(path: str | Path) -> DriftReport:
