@@ -123,11 +123,14 @@ def task_changes(
     ``categories`` and ``instruction_ids`` (one row per group and strictness level).
     """
     n = len(paired.base)
-    series = {m: _Series.of([(b.get("scores") or {}).get(m) for b in paired.base],
-                            [(c.get("scores") or {}).get(m) for c in paired.cand])
+    b_scores = [b.get("scores") or {} for b in paired.base]
+    c_scores = [c.get("scores") or {} for c in paired.cand]
+    series = {m: _Series.of([x.get(m) for x in b_scores], [x.get(m) for x in c_scores])
               for m in metrics}
     groups: dict[tuple[str, str, str], _Series] = {}
-    for i, (b, c) in enumerate(zip(paired.base, paired.cand, strict=True)):
+    with_instructions = [i for i, b in enumerate(paired.base) if b.get("instructions")]
+    for i in with_instructions:  # IFEval-style tasks only
+        b, c = paired.base[i], paired.cand[i]
         bi, ci = b.get("instructions"), c.get("instructions")
         if not bi or not ci or len(bi) != len(ci):
             continue
@@ -154,11 +157,12 @@ def task_changes(
     cols = [s.column() for s in used.values()] + [g.column() for g in groups.values()]
     cis = stats.bootstrap_intervals(cols, n_boot=n_boot, seed=seed, level=level)
     out: dict[str, list[dict[str, Any]]] = {"metrics": [], "categories": [], "instruction_ids": []}
+    ks = [len(x["choices"]) for x in paired.base if isinstance(x.get("choices"), list)] \
+        if paired.output_type in MC_TYPES else []
     for (metric, s), ci in zip(used.items(), cis[:len(used)], strict=True):
         row = {"task": paired.task, "version": paired.version, "metric": metric,
                **s.summary(ci, seed)}
         if paired.output_type in MC_TYPES and row["flips"] is not None:
-            ks = [len(x["choices"]) for x in paired.base if isinstance(x.get("choices"), list)]
             if ks:
                 row["choices_k"] = float(np.mean(ks))
                 row["forgetting_chance_adjusted"] = stats.chance_adjusted_forgetting(
