@@ -102,10 +102,11 @@ def main() -> None:
         mean_words = float(np.mean([len((r["response"] or "").split())
                                     for r in load_run(b).samples["ifeval_offline"]]))
         t0 = time.perf_counter()
-        compare(a, [b], CompareSettings(n_boot=args.n_boot, embeddings=False))
+        compare(a, [b], CompareSettings(n_boot=args.n_boot, embeddings=False,
+                                        embedding_cache=False))
         no_emb = time.perf_counter() - t0
         t0 = time.perf_counter()
-        drift = compare(a, [b], CompareSettings(n_boot=args.n_boot))
+        drift = compare(a, [b], CompareSettings(n_boot=args.n_boot, embedding_cache=False))
         with_emb = time.perf_counter() - t0
         from evalsuite.report import render_report
 
@@ -119,7 +120,7 @@ def main() -> None:
             proc = subprocess.run(
                 [sys.executable, "-m", "evalsuite.compare", f"baseline={a}", f"candidate={b}",
                  f"out={root / ('cmp' + emb + render)}", f"n_boot={args.n_boot}",
-                 f"embeddings={emb}", f"render={render}"],
+                 f"embeddings={emb}", "embedding_cache=false", f"render={render}"],
                 capture_output=True, text=True, cwd=REPO, env={**os.environ})
             timings[emb + render] = time.perf_counter() - t0
             if proc.returncode != 0:

@@ -131,14 +131,11 @@ finally:
 """
 
 
-def run_cell(root: Path, runs: list[Path], n_boot: int, embeddings: bool,
-             n_jobs: int | None) -> dict[str, float]:
+def run_cell(root: Path, runs: list[Path], n_boot: int, embeddings: bool) -> dict[str, float]:
     out = root / f"cmp_{len(runs)}_{time.monotonic_ns()}"
     args = [f"baseline={runs[0]}", f"candidate=[{','.join(str(r) for r in runs[1:])}]",
             f"out={out}", f"n_boot={n_boot}", "render=false", "explorer=false",
-            f"embeddings={str(embeddings).lower()}"]
-    if n_jobs is not None:
-        args.append(f"n_jobs={n_jobs}")
+            f"embeddings={str(embeddings).lower()}", "embedding_cache=false"]
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", _CHILD, *args], capture_output=True,
                           text=True, cwd=REPO, env={**os.environ})
@@ -159,7 +156,6 @@ def main() -> None:
     ap.add_argument("--embeddings", action="store_true",
                     help="also time each cell with the embedding shift (needs --gen-share)")
     ap.add_argument("--n-boot", type=int, default=10_000)
-    ap.add_argument("--n-jobs", type=int, default=None, help="compare's n_jobs= (default: its own)")
     ap.add_argument("--out", default=str(REPO / "bench" / "results" / "scale.json"))
     args = ap.parse_args()
     cells = [tuple(int(x) for x in c.split("x")) for c in args.cells.split(",")]
@@ -182,13 +178,13 @@ def main() -> None:
                   f"({mb:.1f} MiB of JSONL each)", flush=True)
             for k in sorted(c[1] for c in cells if c[0] == n):
                 for emb in (False, True) if args.embeddings and args.gen_share else (False,):
-                    res = run_cell(root, runs[:k + 1], args.n_boot, emb, args.n_jobs)
+                    res = run_cell(root, runs[:k + 1], args.n_boot, emb)
                     row = {"samples": n, "candidates": k, "embeddings": emb, **res}
                     rows.append(row)
                     print(f"| {n} | {k} | {emb} | {res['seconds']} | {res['peak_rss_mb']} |",
                           flush=True)
     result = {
-        "n_boot": args.n_boot, "gen_share": args.gen_share, "n_jobs": args.n_jobs,
+        "n_boot": args.n_boot, "gen_share": args.gen_share,
         "cpu_count": os.cpu_count(), "python": platform.python_version(),
         "targets": {"100000x10_seconds": 30, "100000x10_peak_mb": 4096, "1000x1_seconds": 2},
         "cells": rows,

@@ -224,3 +224,46 @@ def test_sentence_embeddings_are_unit_vectors_that_know_meaning(cache):
     assert np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
     assert np.allclose(emb[0], emb[3], atol=1e-5)
     assert emb[0] @ emb[1] > emb[0] @ emb[2] + 0.3
+
+
+def test_embedder_encodes_each_distinct_answer_once_and_bf16_agrees_with_fp32(cache):
+    from evalsuite.drift.embeddings import SentenceEmbedder
+
+    texts = ["A cat sleeps on the sofa.", "Stock markets fell sharply on Monday. " * 40, "",
+             "A cat sleeps on the sofa."]
+    fp32 = SentenceEmbedder(precision="fp32")
+    a = fp32.embed(texts)
+    assert fp32.encoded == 3  # the repeated answer is encoded once
+    b = fp32.embed(texts[::-1])
+    assert fp32.encoded == 3 and np.array_equal(b, a[::-1])
+    # the memo changes nothing: a fresh encode in other batches gives the same vectors
+    assert np.allclose(fp32.encode(texts), a, atol=1e-5)
+    bf16 = SentenceEmbedder(precision="bf16")  # emulated where the CPU lacks it: slow, same
+    assert np.min(np.sum(bf16.embed(texts) * a, axis=1)) > 0.999
+
+
+def test_a_second_comparison_reads_its_embeddings_from_the_cache(twins, tmp_path, monkeypatch):
+    from evalsuite.drift import CompareSettings
+    from evalsuite.drift.embedcache import EmbeddingCache
+
+    a, b = twins
+    seen: list[EmbeddingCache] = []
+    original = EmbeddingCache.__init__
+
+    def spy(self, root):  # a fresh cache folder, and a hold on each comparison's cache
+        original(self, tmp_path)
+        seen.append(self)
+
+    monkeypatch.setattr(EmbeddingCache, "__init__", spy)
+    settings = CompareSettings(n_boot=200)
+    first = compare(a, [b], settings)
+    second = compare(a, [b], settings)
+    files = list((tmp_path / "embeddings").rglob("*.npy"))
+    # twins answer alike: the candidate's list may be the baseline's file already
+    assert seen[0].hits + seen[0].misses == 2 and seen[0].misses == len(files) >= 1
+    assert seen[1].hits == 2 and seen[1].misses == 0
+    emb = [next(iter(d["comparisons"].values()))["distribution"]["ifeval_offline"]["embeddings"]
+           for d in (first, second)]
+    assert emb[0] == emb[1]
+    assert first["settings"]["embeddings_precision"] in ("fp32", "bf16")
+    assert first["settings"]["embeddings_precision"] in emb[0]["model"]

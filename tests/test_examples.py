@@ -126,6 +126,10 @@ def test_compare_cli_takes_examples_and_refuses_a_bad_count(pair, tmp_path: Path
                     bad, module="evalsuite.compare", cwd=tmp_path)
         assert r.returncode == 2 and "examples must be an integer from 0 to 100" in r.stderr
         assert not (tmp_path / str(i)).exists()
+    r = run_cli(f"baseline={pair[0]}", f"candidate={pair[1]}", f"out={tmp_path / 'p'}",
+                "embeddings_precision=fp16", module="evalsuite.compare", cwd=tmp_path)
+    assert r.returncode == 2 and "embeddings_precision must be one of auto, fp32, bf16" in r.stderr
+    assert not (tmp_path / "p").exists()
 
 
 def test_a_drift_json_from_before_examples_still_renders(pair, tmp_path: Path):

@@ -21,6 +21,7 @@ from evalsuite.cli._common import discard_empty_dir, fail, interrupt_on_sigterm,
 from evalsuite.drift import gate
 from evalsuite.drift.analysis import CompareSettings, compare
 from evalsuite.drift.distribution import DEFAULT_PATTERNS, Pattern
+from evalsuite.drift.embeddings import PRECISIONS
 from evalsuite.drift.runs import Run
 from evalsuite.errors import UserError
 from evalsuite.resources import CONF_DIR
@@ -94,10 +95,15 @@ def settings_from(cfg: DictConfig) -> tuple[str, list[str], CompareSettings]:
         value = cfg.get(key)
         if not isinstance(value, float) or not 0 < value < 1:
             raise UserError(f"{key} must be a number between 0 and 1, got {value!r}")
+    precision = cfg.get("embeddings_precision", "auto")
+    if precision not in PRECISIONS:
+        raise UserError(f"embeddings_precision must be one of {', '.join(PRECISIONS)} "
+                        f"(auto: bf16 where the CPU has it), got {precision!r}")
     settings = CompareSettings(
         n_boot=cfg.n_boot, seed=cfg.seed, level=cfg.level, alpha=cfg.alpha,
         patterns=tuple(patterns), allow_prompt_mismatch=bool(cfg.allow_prompt_mismatch),
-        embeddings=bool(cfg.embeddings),
+        embeddings=bool(cfg.embeddings), embeddings_precision=str(precision),
+        embedding_cache=bool(cfg.get("embedding_cache", True)),
         cross_likelihood=bool(cfg.get("cross_likelihood", False)), examples=examples)
     return str(baseline), cands, settings
 

@@ -33,6 +33,10 @@ class CompareSettings:
     allow_prompt_mismatch: bool = False
     embeddings: bool = True
     """Embed responses (all-MiniLM-L6-v2, from a PyPI wheel) for the embedding shift."""
+    embeddings_precision: str = "auto"
+    """fp32, bf16, or auto: bf16 where the CPU computes it in hardware, else fp32."""
+    embedding_cache: bool = True
+    """Keep embeddings under the cache folder, so a sweep embeds its baseline once."""
     cross_likelihood: bool = False
     """Score each run's responses under the other run's model (loads both checkpoints),
     with Monte-Carlo KL estimates for sampled responses."""
@@ -193,15 +197,21 @@ def compare(baseline: str | Path | Run, candidates: Sequence[str | Path | Run],
     embedder = None
     if settings.embeddings and any(
             base.task_info(t).output_type == "generate_until" for t in base.samples):
+        from evalsuite.drift.embedcache import EmbeddingCache
         from evalsuite.drift.embeddings import SentenceEmbedder
+        from evalsuite.storage.cachedir import cache_dir
 
-        embedder = SentenceEmbedder()
+        embedder = SentenceEmbedder(
+            precision=settings.embeddings_precision,
+            cache=EmbeddingCache(cache_dir()) if settings.embedding_cache else None)
     out: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "created_at": now(),
         "baseline": _run_meta(base, names[0]),
         "candidates": [_run_meta(c, n) for c, n in zip(cands, names[1:], strict=True)],
-        "settings": {**asdict(settings), "length_unit": unit},
+        "settings": {**asdict(settings), "length_unit": unit,
+                     # what auto chose on this machine
+                     **({"embeddings_precision": embedder.precision} if embedder else {})},
         "versions": package_versions(),
         "comparisons": {},
     }

@@ -162,11 +162,10 @@ def task_changes(
     for (metric, s), ci in zip(used.items(), cis[:len(used)], strict=True):
         row = {"task": paired.task, "version": paired.version, "metric": metric,
                **s.summary(ci, seed)}
-        if paired.output_type in MC_TYPES and row["flips"] is not None:
-            if ks:
-                row["choices_k"] = float(np.mean(ks))
-                row["forgetting_chance_adjusted"] = stats.chance_adjusted_forgetting(
-                    np.array(s.flat_b) > 0.5, np.array(s.flat_c) > 0.5, row["choices_k"])
+        if paired.output_type in MC_TYPES and row["flips"] is not None and ks:
+            row["choices_k"] = float(np.mean(ks))
+            row["forgetting_chance_adjusted"] = stats.chance_adjusted_forgetting(
+                np.array(s.flat_b) > 0.5, np.array(s.flat_c) > 0.5, row["choices_k"])
         out["metrics"].append(row)
     for ((by, name, level_name), g), ci in zip(groups.items(), cis[len(used):], strict=True):
         section = "categories" if by == "category" else "instruction_ids"

@@ -4,7 +4,7 @@ reads)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -276,6 +276,10 @@ class DriftSettings(_Record):
     """Seed of the bootstrap."""
     length_unit: str = "tokens"
     """What response lengths count: tokens of the baseline's tokenizer, or words."""
+    embeddings_precision: Literal["auto", "fp32", "bf16"] | None = None
+    """The embedding encoder's precision (the one auto chose, where embeddings ran)."""
+    embedding_cache: bool | None = None
+    """Whether embeddings were read from and kept in the cache folder."""
 
 
 class GateCheck(_Record):

@@ -1,0 +1,79 @@
+"""Embeddings kept on disk, one file per embedded list of responses.
+
+A sweep compares every checkpoint with the same baseline, and a comparison is often
+run again with other settings: the baseline's responses of a task are the same list
+each time, so their embeddings are read back instead of computed again. A file is
+named by a hash of the embedding model's tag and every text, in order, so a changed
+response, model or precision misses. The files are untrusted input: one that does not
+load without pickle, or holds anything but unit vectors of the expected shape, is
+ignored and written again. Delete ``CACHE/embeddings`` at any time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+DIM = 384
+
+
+def _key(tag: str, texts: Sequence[str]) -> str:
+    h = hashlib.sha256(tag.encode())
+    for t in texts:  # length-prefixed, so no two lists of texts share a stream of bytes
+        b = t.encode("utf-8", "surrogatepass")
+        h.update(len(b).to_bytes(8, "little"))
+        h.update(b)
+    return h.hexdigest()
+
+
+def _valid(a: np.ndarray, n: int) -> bool:
+    if a.dtype != np.float32 or a.shape != (n, DIM) or not np.isfinite(a).all():
+        return False
+    return bool(np.all(np.abs(np.linalg.norm(a, axis=1) - 1.0) < 1e-3)) if n else True
+
+
+class EmbeddingCache:
+    """``get``/``put`` embeddings of a list of texts under ``ROOT/embeddings/TAG/``."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root) / "embeddings"
+        self.hits = 0
+        self.misses = 0
+
+    def _path(self, tag: str, texts: Sequence[str]) -> Path:
+        return self.root / tag / f"{_key(tag, texts)}.npy"
+
+    def get(self, tag: str, texts: Sequence[str]) -> np.ndarray | None:
+        path = self._path(tag, texts)
+        try:
+            a = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError):  # absent, truncated or not an .npy file
+            self.misses += 1
+            return None
+        if not isinstance(a, np.ndarray) or not _valid(a, len(texts)):
+            self.misses += 1
+            return None
+        self.hits += 1
+        return a
+
+    def put(self, tag: str, texts: Sequence[str], a: np.ndarray) -> None:
+        """Store ``a``; a cache that cannot be written costs only the saving."""
+        path = self._path(tag, texts)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # written beside its place and renamed: a crash leaves no half file
+            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    np.save(f, np.ascontiguousarray(a, dtype=np.float32), allow_pickle=False)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        except OSError:
+            pass
