@@ -157,6 +157,27 @@ def test_self_bleu_equals_sacrebleu_sentence_bleu_against_the_others():
     assert self_bleu([["a", "b", "c", "d"]] * 3) == pytest.approx(100.0)
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_self_bleu_matches_sacrebleu_on_random_sets_with_ties_and_empty_answers(seed):
+    """Small vocabularies make shared n-grams, tied counts and tied reference lengths;
+    empty and one-word answers have no higher-order n-grams at all."""
+    import sacrebleu
+
+    from evalsuite.drift.lexical import _closest_other_lengths, self_bleu
+
+    rng = np.random.default_rng(seed)
+    words = ["a", "b", "c", "d", "e"]
+    toks = [list(rng.choice(words, size=int(rng.integers(0, 9)))) for _ in range(25)]
+    toks += [["a"], [], toks[3]]
+    expected = np.mean([
+        sacrebleu.sentence_bleu(" ".join(h), [" ".join(r) for j, r in enumerate(toks) if j != i],
+                                tokenize="none").score
+        for i, h in enumerate(toks)])
+    assert self_bleu(toks) == pytest.approx(expected, abs=1e-9)
+    lengths = np.array([3, 5, 8, 5, 1])
+    assert _closest_other_lengths(lengths).tolist() == [1, 5, 5, 5, 3]
+
+
 def test_fightin_words_by_hand():
     from evalsuite.drift.lexical import fightin_words
 

@@ -210,3 +210,29 @@ def test_plain_rows_refuse_what_the_typed_reader_refuses(tmp_path, line, problem
     for reader in (read_sample_rows, read_samples):
         with pytest.raises(UserError, match=problem):
             reader(file)
+
+
+def test_the_baselines_lexical_counts_are_computed_once_for_all_candidates(tmp_path,
+                                                                           monkeypatch):
+    from evalsuite.drift import CompareSettings, compare
+    from evalsuite.drift import distribution as dist
+    from evalsuite.schema import load_run_rows
+
+    from .stored_runs import IF_TASK, write_run
+
+    base = write_run(tmp_path / "a", "base", seed=0, if_pass=0.6, mc_pass=0.5)
+    cands = [write_run(tmp_path / n, n, seed=s, if_pass=0.5, mc_pass=0.5, qa_share=0.3)
+             for n, s in (("b", 1), ("c", 2))]
+    settings = CompareSettings(n_boot=200, embeddings=False, examples=0)
+    alone = compare(base, cands[1:], settings)
+    calls: list[int] = []
+    real = dist.lexical_side
+    monkeypatch.setattr(dist, "lexical_side", lambda texts: calls.append(len(texts)) or
+                        real(texts))
+    both = compare(base, cands, settings)
+    assert len(calls) == 3  # the baseline once, each candidate once
+    got = both["comparisons"]["c"]["distribution"][IF_TASK]["lexical"]
+    assert got == alone["comparisons"]["c"]["distribution"][IF_TASK]["lexical"]
+    _, _, samples = load_run_rows(base)
+    answers = [r.get("response") or "" for r in samples[IF_TASK]]
+    assert got["self_bleu"]["baseline"] == pytest.approx(real(answers).self_bleu)

