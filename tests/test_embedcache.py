@@ -41,7 +41,7 @@ def _poison(cache: EmbeddingCache, texts: list[str], write) -> None:
 
 
 @pytest.mark.parametrize("bad", ["truncated", "pickle", "shape", "nan", "not unit", "dtype",
-                                 "text"])
+                                 "text", "zip", "npz", "huge"])
 def test_a_tampered_file_is_a_miss_and_is_written_again(tmp_path, bad):
     cache = EmbeddingCache(tmp_path)
     texts, good = ["a", "b"], _unit(2)
@@ -53,6 +53,15 @@ def test_a_tampered_file_is_a_miss_and_is_written_again(tmp_path, bad):
         path.write_bytes(pickle.dumps({"boom": 1}))
     elif bad == "text":
         path.write_text("not numpy at all")
+    elif bad == "zip":  # numpy opens anything with a zip header as an .npz
+        path.write_bytes(b"PK\x03\x04" + b"junk" * 50)
+    elif bad == "npz":
+        with path.open("wb") as f:
+            np.savez(f, good)
+    elif bad == "huge":  # a header claiming 2**40 rows that the file does not hold
+        with path.open("wb") as f:
+            np.lib.format.write_array_header_1_0(
+                f, {"descr": "<f4", "fortran_order": False, "shape": (2**40, DIM)})
     else:
         a = {"shape": _unit(3), "nan": np.full((2, DIM), np.nan, np.float32),
              "not unit": 2 * good, "dtype": good.astype(np.float64)}[bad]

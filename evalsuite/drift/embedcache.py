@@ -51,15 +51,22 @@ class EmbeddingCache:
     def get(self, tag: str, texts: Sequence[str]) -> np.ndarray | None:
         path = self._path(tag, texts)
         try:
-            a = np.load(path, allow_pickle=False)
-        except (OSError, ValueError, EOFError):  # absent, truncated or not an .npy file
+            # mapped, not read: a header claiming more rows than the file holds fails
+            # here instead of allocating them
+            a = np.load(path, allow_pickle=False, mmap_mode="r")
+        except Exception:  # absent, truncated, a zip, not an .npy file at all
             self.misses += 1
             return None
-        if not isinstance(a, np.ndarray) or not _valid(a, len(texts)):
-            self.misses += 1
-            return None
+        try:
+            if not isinstance(a, np.ndarray) or not _valid(a, len(texts)):
+                self.misses += 1
+                return None
+            out = np.array(a, dtype=np.float32)  # out of the map, which then closes
+        finally:
+            if hasattr(a, "close"):  # an .npz opened by its zip header
+                a.close()
         self.hits += 1
-        return a
+        return out
 
     def put(self, tag: str, texts: Sequence[str], a: np.ndarray) -> None:
         """Store ``a``; a cache that cannot be written costs only the saving."""

@@ -96,11 +96,14 @@ class SentenceEmbedder:
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         texts = [t or "" for t in texts]
+        digests = [_digest(t) for t in texts]
         if self.cache is not None:
             hit = self.cache.get(self.tag, texts)
             if hit is not None:
+                # later answers equal to these get these vectors, as on a cold cache
+                for d, v in zip(digests, hit, strict=True):
+                    self._memo.setdefault(d, v)
                 return hit
-        digests = [_digest(t) for t in texts]
         todo: dict[bytes, str] = {}
         for d, t in zip(digests, texts, strict=True):
             if d not in self._memo:

@@ -62,8 +62,11 @@ def bootstrap_intervals(
     those counts are Multinomial(n, multiplicity/n): drawing them (``classes``) costs
     n_boot x u instead of n_boot x n and gives the same intervals up to resampling noise
     (a test compares the two, and the coverage test runs both). ``auto`` takes ``classes``
-    when u is at most n/4; a comparison's numbers then depend on its own data and seed
-    only, never on which other candidates or metrics were compared with it.
+    when u is at most n/4. The rows are those of all ``columns`` together, so with
+    ``classes`` the exact draws (not their distribution) depend on which columns were
+    resampled together: the same task compared with and without an extra metric gives
+    intervals equal up to resampling noise, not to the last digit. The seed and the
+    data still fix every number.
     """
     if scheme not in SCHEMES:
         raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
