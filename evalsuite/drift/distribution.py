@@ -15,7 +15,12 @@ from typing import Any
 import numpy as np
 
 from evalsuite.drift import stats
-from evalsuite.drift.lexical import fightin_words_from_counts, ngram_tables, self_bleu
+from evalsuite.drift.lexical import (
+    fightin_words_from_counts,
+    ngram_counts,
+    ngram_tables,
+    self_bleu,
+)
 
 
 @dataclass(frozen=True)
@@ -117,7 +122,7 @@ def lexical_side(texts: Sequence[str]) -> LexicalSide:
     for n in (1, 2):
         c: Counter = Counter()
         for t in tokens:
-            c.update(tuple(t[i:i + n]) for i in range(len(t) - n + 1))
+            c.update(ngram_counts(t, n))
         totals.append(c)
     return LexicalSide((totals[0], totals[1]), self_bleu(tokens))
 

@@ -18,13 +18,13 @@ import numpy as np
 MAX_ORDER = 4
 
 
-def _ngram_counts(tokens: Sequence[str], n: int) -> Counter:
+def ngram_counts(tokens: Sequence[str], n: int) -> Counter:
     return Counter(tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
 
 
 def ngram_tables(texts: Sequence[Sequence[str]]) -> list[list[Counter]]:
     """Per response, its n-gram counts for n = 1..4 (shared by every lexical measure)."""
-    return [[_ngram_counts(t, n) for n in range(1, MAX_ORDER + 1)] for t in texts]
+    return [[ngram_counts(t, n) for n in range(1, MAX_ORDER + 1)] for t in texts]
 
 
 def self_bleu(texts: Sequence[Sequence[str]]) -> float:
@@ -126,9 +126,9 @@ def fightin_words(
     """
     cb, cc = Counter(), Counter()
     for t in base:
-        cb.update(_ngram_counts(t, n))
+        cb.update(ngram_counts(t, n))
     for t in cand:
-        cc.update(_ngram_counts(t, n))
+        cc.update(ngram_counts(t, n))
     return fightin_words_from_counts(cb, cc, top=top, min_count=min_count,
                                      prior_scale=prior_scale)
 
