@@ -93,6 +93,21 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600,
     )
 
 
+def _vllm_temp_dirs() -> set[Path]:
+    import tempfile
+
+    return set(Path(tempfile.gettempdir()).glob("evalsuite-vllm-*"))
+
+
+# what an earlier, killed session left behind is not this session's leak
+_VLLM_TEMP_DIRS_BEFORE = _vllm_temp_dirs()
+
+
+def new_vllm_temp_dirs() -> list[Path]:
+    """vLLM temp folders (evalsuite-vllm-*) made since the test session began."""
+    return sorted(_vllm_temp_dirs() - _VLLM_TEMP_DIRS_BEFORE)
+
+
 def vllm_processes() -> list[dict]:
     """Live vLLM processes on this machine (engine cores, workers, API servers)."""
     import psutil

@@ -154,6 +154,22 @@ def test_an_interrupted_compare_leaves_no_folder_and_says_so_last(tmp_path: Path
     assert not out.exists(), sorted(p.name for p in out.iterdir())
 
 
+def test_a_ctrl_c_caught_inside_generated_code_still_exits_130(tmp_path: Path):
+    import subprocess
+    import sys
+
+    # dataclasses build their methods with exec(str); a Ctrl-C landing there, caught by
+    # our handler, used to end a `python -m` process by SIGINT (-2) after the one line
+    (tmp_path / "interrupted.py").write_text(
+        "from evalsuite.cli._common import fail\n"
+        "try:\n    exec('raise KeyboardInterrupt')\n"
+        "except KeyboardInterrupt:\n    fail('interrupted; nothing was kept', 130)\n")
+    r = subprocess.run([sys.executable, "-m", "interrupted"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 130, r.stderr
+    assert r.stderr.strip() == "evalsuite: interrupted; nothing was kept"
+
+
 def test_no_progress_bar_redraws_after_the_one_line():
     import subprocess
     import sys

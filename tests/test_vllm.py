@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import read_rows, require_vllm, run_cli, vllm_processes
+from tests.conftest import (
+    new_vllm_temp_dirs,
+    read_rows,
+    require_vllm,
+    run_cli,
+    vllm_processes,
+)
 from tests.tiny_tasks import QUESTIONS, write_tiny_tasks
 
 require_vllm()
@@ -119,7 +125,5 @@ def test_sampled_probe_repeats_differ_and_keep_their_own_logprobs(runs):
 
 
 def test_engine_processes_and_temp_dirs_are_gone(runs):
-    import tempfile
-
     assert vllm_processes() == []
-    assert not list(Path(tempfile.gettempdir()).glob("evalsuite-vllm-*"))
+    assert new_vllm_temp_dirs() == []

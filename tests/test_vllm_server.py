@@ -11,13 +11,18 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import read_rows, require_vllm, run_cli, vllm_processes
+from tests.conftest import (
+    new_vllm_temp_dirs,
+    read_rows,
+    require_vllm,
+    run_cli,
+    vllm_processes,
+)
 from tests.tiny_tasks import write_tiny_tasks
 
 require_vllm()
@@ -175,7 +180,7 @@ def test_interrupt_stops_the_server(tmp, sig):
     assert vllm_processes() == []
     assert port_is_free("127.0.0.1", port)
     assert json.loads((run_dir / "manifest.json").read_text())["status"] == "partial"
-    assert not list(Path(tempfile.gettempdir()).glob("evalsuite-vllm-*"))
+    assert new_vllm_temp_dirs() == []
 
 
 def _server_pid(port: int) -> int | None:

@@ -60,7 +60,7 @@ def launch(hydra_main: Callable[[], None], config: str, one_job: str | None = No
     try:
         hydra_main()
     except KeyboardInterrupt:
-        sys.exit(130)
+        exit_with(130)
 
 
 def config_dirs(argv: list[str]) -> list[Path]:
@@ -166,6 +166,18 @@ def discard_empty_dir(run_dir: Path) -> None:
 def fail(message: str, code: int) -> None:
     close_bars()
     print(f"evalsuite: {redact.redact(message)}", file=sys.stderr, flush=True)
+    exit_with(code)
+
+
+def exit_with(code: int) -> None:
+    """sys.exit(code), with the exit status ``code`` even after a caught Ctrl-C.
+
+    CPython remembers a KeyboardInterrupt that escaped code run by ``exec(str)`` (as
+    dataclasses' generated methods are, while modules import) as "unhandled", even when
+    a caller caught it, and then ends the process by SIGINT (status -2) instead of the
+    status asked for. The flag is reset by every ``exec`` of a string: run one that
+    cannot fail."""
+    exec("pass")  # noqa: S102 - a constant: resets the interpreter's unhandled-interrupt flag
     sys.exit(code)
 
 
