@@ -52,6 +52,25 @@ def test_chunked_prefill_is_off_on_the_cpu_build_unless_configured(monkeypatch):
     assert "enable_chunked_prefill" not in vllm_settings.settings(_cfg("backend=vllm"), ckpt)
 
 
+def test_the_engine_runs_in_process_on_the_cpu_build_unless_configured(monkeypatch, tmp_path):
+    import os
+    import shutil
+
+    from evalsuite.models.backends import vllm_engine, vllm_settings
+
+    monkeypatch.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "1")  # a stray export: overruled
+    for cpu, override, expected in [(True, [], "0"), (False, [], "1"),
+                                    (True, ["backend.in_process=false"], "1"),
+                                    (False, ["backend.in_process=true"], "0")]:
+        monkeypatch.setattr(vllm_settings, "on_cpu_build", lambda cpu=cpu: cpu)
+        monkeypatch.setenv("TMPDIR", str(tmp_path))
+        tmp = vllm_engine.prepare_environment(_cfg("backend=vllm", *override).backend)
+        shutil.rmtree(tmp)
+        assert os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] == expected, (cpu, override)
+    with pytest.raises(UserError, match="backend.in_process must be"):
+        _cfg("backend=vllm", "backend.in_process=sometimes")
+
+
 def test_the_server_gets_the_engines_settings_as_flags(monkeypatch):
     from evalsuite.models.backends import vllm_settings
     from evalsuite.models.checkpoint import Checkpoint

@@ -8,16 +8,23 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 # Runs in a fresh interpreter so that no NLTK state or data path of this process (or of
 # the machine: ~/nltk_data, /usr/share/nltk_data) can make the test pass by accident.
 SCRIPT = r"""
 import json, sys
-import nltk
+late = sys.argv[2] == "nltk_imported_after"
+if not late:
+    import nltk
+from evalsuite.tasks.data import ensure_punkt_tab, ifeval_dataset
+root = ensure_punkt_tab(sys.argv[1])
+if late:
+    assert "nltk" not in sys.modules  # start-up does not pay for NLTK's import
+    import nltk
 def no_download(*a, **k):
     raise AssertionError("nltk.download was called")
 nltk.download = no_download
-from evalsuite.tasks.data import ensure_punkt_tab, ifeval_dataset
-root = ensure_punkt_tab(sys.argv[1])
 found = nltk.data.find("tokenizers/punkt_tab/english/")
 assert str(found).startswith(str(root)), (found, root)
 from lm_eval.tasks.ifeval.utils import process_results
@@ -37,7 +44,8 @@ print(json.dumps({"two": two["prompt_level_strict_acc"],
 """
 
 
-def test_ifeval_scores_offline_with_punkt(tmp_path: Path, cache: Path):
+@pytest.mark.parametrize("order", ["nltk_imported_first", "nltk_imported_after"])
+def test_ifeval_scores_offline_with_punkt(tmp_path: Path, cache: Path, order: str):
     env = {k: v for k, v in os.environ.items() if k != "NLTK_DATA"}
     env["HOME"] = str(tmp_path)  # hides any ~/nltk_data
     env["HF_DATASETS_OFFLINE"] = "1"
@@ -50,7 +58,7 @@ def test_ifeval_scores_offline_with_punkt(tmp_path: Path, cache: Path):
         dst = fresh / ifeval_src.relative_to(cache)
         dst.parent.mkdir(parents=True)
         dst.write_bytes(ifeval_src.read_bytes())
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(fresh)], env=env,
+    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(fresh), order], env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])

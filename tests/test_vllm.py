@@ -33,6 +33,7 @@ def _run(tmp: Path, backend: str, *extra: str, tasks: str = TASKS) -> Path:
                    "max_gen_toks=64", f"task_paths=[{tmp / 'tiny'}]",
                    "model.chat_template=true", f"hydra.run.dir={run_dir}", *extra, cwd=tmp)
     assert proc.returncode == 0, proc.stderr[-4000:]
+    (tmp / f"{backend}.stderr").write_text(proc.stderr)
     return run_dir
 
 
@@ -122,6 +123,12 @@ def test_sampled_probe_repeats_differ_and_keep_their_own_logprobs(runs):
     assert cross["stored_logprobs_max_abs_diff"] < 5e-3
     assert cross["kl_candidate_baseline"]["mean_sequence_logratio"] == 0.0
     assert cross["kl_candidate_baseline"]["n"] == len(rows)
+
+
+def test_the_cpu_build_runs_the_engine_in_process(runs):
+    # no engine or worker process to spawn: the start-up this default saves (bench_startup)
+    log = (runs[1].parent / "vllm.stderr").read_text()
+    assert "vLLM engine ready in" in log and "(in process)" in log, log[-2000:]
 
 
 def test_engine_processes_and_temp_dirs_are_gone(runs):

@@ -95,6 +95,12 @@ class VLLMBackendConfig(BackendConfig):
     """None: off on the CPU build, vLLM's default elsewhere. vLLM 0.32's CPU worker
     crashes ("CPU Generator does not use offset") when a seeded sampled request is
     prefilled in chunks, which happens whenever a batch's prompts exceed one step."""
+    in_process: bool | None = None
+    """backend=vllm: run the engine in evalsuite's own process (VLLM_ENABLE_V1_MULTIPROCESSING
+    =0). None: in process on the CPU build, where vLLM otherwise spawns an engine process
+    and then a worker process, each importing torch and vLLM again (about 16 s of a 35 s
+    start-up here; same texts, same decoding speed); vLLM's engine process on GPUs, where
+    it overlaps scheduling with the GPU's work."""
 
     def cpu_env(self) -> dict[str, str]:
         """Environment variables the CPU build reads; harmless on GPUs."""

@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from typing import Any
 
 from lm_eval.api.model import TemplateLM
@@ -21,7 +22,7 @@ from lm_eval.models.utils import postprocess_generated_text
 from evalsuite.config import RunConfig, VLLMBackendConfig
 from evalsuite.errors import UserError, first_line
 from evalsuite.models.backends.genparams import from_lm_eval
-from evalsuite.models.backends.vllm_settings import explain_error, settings
+from evalsuite.models.backends.vllm_settings import explain_error, in_process, settings
 from evalsuite.models.checkpoint import Checkpoint
 from evalsuite.models.generation import Generation
 
@@ -187,7 +188,7 @@ class VLLMEngineLM(TemplateLM):
 
 
     def close(self) -> None:
-        """Stop the engine's processes now rather than at interpreter exit."""
+        """Stop the engine (its processes, if it has any) now rather than at exit."""
         engine = getattr(self.llm, "llm_engine", None)
         core = getattr(engine, "engine_core", None)
         if core is not None and hasattr(core, "shutdown"):
@@ -209,9 +210,10 @@ def request_seed(seed: int | None, context: str, repeat: int) -> int | None:
 def prepare_environment(backend: VLLMBackendConfig) -> str:
     """Process-wide settings the CPU build needs; returns a private temp dir to remove.
 
-    The engine runs in spawned processes, which inherit these variables.
+    The engine's spawned processes, if any, inherit these variables.
     """
     os.environ.update(backend.cpu_env())  # the config, not a stray export, decides
+    os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0" if in_process(backend) else "1"
     # Each engine start leaves IPC socket files in the temp dir: give it a private one.
     tmp = tempfile.mkdtemp(prefix="evalsuite-vllm-")
     os.environ["TMPDIR"] = tmp
@@ -226,6 +228,7 @@ def build(cfg: RunConfig, checkpoint: Checkpoint) -> VLLMEngineLM:
     tmp = prepare_environment(cfg.backend)
     kwargs = settings(cfg, checkpoint)
     log.info("starting vLLM %s engine: %s", vllm.__version__, kwargs)
+    started = time.perf_counter()
     try:
         llm = vllm.LLM(**kwargs)
     except Exception as e:
@@ -240,6 +243,8 @@ def build(cfg: RunConfig, checkpoint: Checkpoint) -> VLLMEngineLM:
         else:
             os.environ["TMPDIR"] = previous_tmp
         tempfile.tempdir = None
+    log.info("vLLM engine ready in %.1f s (%s)", time.perf_counter() - started,
+             "in process" if in_process(cfg.backend) else "engine process")
     lm = VLLMEngineLM(llm, llm.get_tokenizer(), llm.llm_engine.model_config.max_model_len,
                       cfg.seed, logprobs=0 if cfg.store_logprobs else None)
     lm._tmpdir = tmp

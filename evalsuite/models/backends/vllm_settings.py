@@ -32,6 +32,15 @@ def chunked_prefill(backend: VLLMBackendConfig) -> bool | None:
     return False if on_cpu_build() else None
 
 
+def in_process(backend: VLLMBackendConfig) -> bool:
+    """Whether the engine runs in this process: the config's choice, else on the CPU build
+    only (two process spawns saved there; on GPUs vLLM's engine process overlaps the
+    scheduler with the GPU's work)."""
+    if backend.in_process is not None:
+        return backend.in_process
+    return on_cpu_build()
+
+
 def settings(cfg: RunConfig, checkpoint: Checkpoint) -> dict[str, Any]:
     """``vllm.LLM(**kwargs)`` from evalsuite's config (both vLLM backends start from this)."""
     backend, model = cfg.backend, cfg.model
