@@ -33,7 +33,7 @@ def _run(tmp: Path, backend: str, *extra: str, tasks: str = TASKS) -> Path:
                    "max_gen_toks=64", f"task_paths=[{tmp / 'tiny'}]",
                    "model.chat_template=true", f"hydra.run.dir={run_dir}", *extra, cwd=tmp)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    (tmp / f"{backend}.stderr").write_text(proc.stderr)
+    (tmp / f"{backend}.log").write_text(proc.stdout + proc.stderr)  # Hydra logs to stdout
     return run_dir
 
 
@@ -127,7 +127,7 @@ def test_sampled_probe_repeats_differ_and_keep_their_own_logprobs(runs):
 
 def test_the_cpu_build_runs_the_engine_in_process(runs):
     # no engine or worker process to spawn: the start-up this default saves (bench_startup)
-    log = (runs[1].parent / "vllm.stderr").read_text()
+    log = (runs[1].parent / "vllm.log").read_text()
     assert "vLLM engine ready in" in log and "(in process)" in log, log[-2000:]
 
 
