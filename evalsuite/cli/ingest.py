@@ -11,8 +11,9 @@ from pathlib import Path
 from evalsuite.cli._common import fail
 from evalsuite.errors import UserError
 
-USAGE = ("python -m evalsuite.ingest SRC out=RUN_DIR [format=lm-eval|inspect] (SRC: "
-         "lm_eval's --output_path, or an inspect log file or --log-dir)")
+USAGE = ("python -m evalsuite.ingest SRC out=RUN_DIR [format=lm-eval|inspect|lighteval] "
+         "(SRC: lm_eval's --output_path, an inspect log file or --log-dir, or lighteval's "
+         "--output-dir)")
 
 
 def ingest(src: Path, out: Path, fmt: str | None = None) -> Path:

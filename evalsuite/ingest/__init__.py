@@ -7,10 +7,11 @@ from pathlib import Path
 
 from evalsuite.errors import UserError
 
-FORMATS = ("evalsuite", "lm-eval", "inspect")
+FORMATS = ("evalsuite", "lm-eval", "inspect", "lighteval")
 _WHAT = {"evalsuite": "an evalsuite run directory (manifest.json)",
          "lm-eval": "an lm-eval output directory (results_*.json)",
-         "inspect": "an inspect eval log or log directory (.eval, .json)"}
+         "inspect": "an inspect eval log or log directory (.eval, .json)",
+         "lighteval": "a lighteval output directory (results/MODEL/results_*.json)"}
 
 
 def check_format(fmt: object) -> str | None:
@@ -23,16 +24,18 @@ def check_format(fmt: object) -> str | None:
 
 
 def detect(path: str | Path, fmt: str | None = None) -> str:
-    """The format of the run at ``path``: an evalsuite run directory (manifest.json) or an
-    lm-eval output directory (results_*.json, itself or one model folder below it).
-    ``fmt`` (format=) skips detection, and says so when ``path`` is not of that format."""
-    from evalsuite.ingest import inspect_log, lm_eval_dir
+    """The format of the run at ``path``: an evalsuite run directory (manifest.json), an
+    lm-eval output directory (results_*.json, itself or one model folder below it), an
+    inspect log, or a lighteval output directory. ``fmt`` (format=) skips detection, and
+    says so when ``path`` is not of that format."""
+    from evalsuite.ingest import inspect_log, lighteval_dir, lm_eval_dir
 
     path = Path(path).expanduser()
     fmt = check_format(fmt)
     found = {"evalsuite": lambda: (path / "manifest.json").is_file(),
              "lm-eval": lambda: path.is_dir() and lm_eval_dir.find(path) is not None,
-             "inspect": lambda: bool(inspect_log.log_files(path))}
+             "inspect": lambda: bool(inspect_log.log_files(path)),
+             "lighteval": lambda: lighteval_dir.find(path) is not None}
     if fmt is not None:
         if not found[fmt]():
             raise UserError(f"{path} is not {_WHAT[fmt]}, as format={fmt} says: name "
@@ -40,13 +43,17 @@ def detect(path: str | Path, fmt: str | None = None) -> str:
         return fmt
     if found["evalsuite"]():
         return "evalsuite"
+    # before lm-eval: a lighteval model folder also holds results_*.json
+    if found["lighteval"]():
+        return "lighteval"
     if found["lm-eval"]():
         return "lm-eval"
     if found["inspect"]():
         return "inspect"
     raise UserError(f"{path} is not a run directory (no manifest.json, no lm-eval "
-                    "results_*.json, no inspect log): pass the directory `python -m "
-                    "evalsuite` printed, lm_eval's --output_path or inspect's --log-dir")
+                    "results_*.json, no inspect log, no lighteval results/): pass the "
+                    "directory `python -m evalsuite` printed, lm_eval's --output_path, "
+                    "inspect's --log-dir or lighteval's --output-dir")
 
 
 __all__ = ["FORMATS", "check_format", "detect", "load"]
@@ -61,11 +68,12 @@ def load(path: str | Path, fmt: str | None = None):  # -> evalsuite.schema.RunRe
     fmt = detect(path, fmt)
     if fmt == "evalsuite":
         return load_run(path)
-    from evalsuite.ingest import inspect_log, lm_eval_dir
+    from evalsuite.ingest import inspect_log, lighteval_dir, lm_eval_dir
     from evalsuite.schema._io import validate
     from evalsuite.schema._models import Manifest, Metrics, SampleRecord
 
-    reader = inspect_log.read if fmt == "inspect" else lm_eval_dir.read
+    reader = {"inspect": inspect_log.read, "lighteval": lighteval_dir.read}.get(
+        fmt, lm_eval_dir.read)
     try:
         manifest, metrics, samples = reader(path)
     except (KeyError, AttributeError, TypeError, IndexError, ValueError) as e:
@@ -74,6 +82,8 @@ def load(path: str | Path, fmt: str | None = None):  # -> evalsuite.schema.RunRe
                         f"{e}): write it again with {fmt}") from None
     if fmt == "inspect":
         root, fix, what = path, "run inspect eval again", "inspect"
+    elif fmt == "lighteval":
+        root, fix, what = path, "run lighteval again with --save-details", "lighteval"
     else:
         root = lm_eval_dir.find(path) or path
         fix, what = "write it again with lm_eval --log_samples", "lm-eval"

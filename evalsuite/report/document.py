@@ -35,7 +35,8 @@ max-height:24rem;overflow:auto}
 """
 
 
-_READ_FROM = {"lm-eval": "an lm-eval output", "inspect": "an inspect eval log"}
+_READ_FROM = {"lm-eval": "an lm-eval output", "inspect": "an inspect eval log",
+              "lighteval": "a lighteval output"}
 
 
 def _origin(run: dict[str, Any]) -> str:
