@@ -178,3 +178,26 @@ def test_concurrent_writers_do_not_corrupt_the_store(tmp_path):
     assert len(store) == 4 * 40 * 5
     got = store.get_many([f"w{w}-39-4" for w in range(4)])
     assert sorted(v["answer"][0] for v in got.values()) == [0, 1, 2, 3]
+
+
+def _open_and_write(path: str, barrier) -> None:
+    barrier.wait()  # every process opens the new store at the same moment
+    RequestStore(Path(path)).put_many([("k", 1)])
+
+
+def test_jobs_that_open_a_new_store_at_once_all_get_it(tmp_path: Path):
+    """A SLURM array's jobs start together: SQLite's switch to WAL answered "database is
+    locked" at once (no busy wait) to all but one of them, and their jobs failed."""
+    ctx = mp.get_context("fork")  # the module is imported here once, not per process
+    failed = 0
+    for i in range(12):
+        path = str(tmp_path / f"s{i}.sqlite")
+        barrier = ctx.Barrier(4)
+        procs = [ctx.Process(target=_open_and_write, args=(path, barrier)) for _ in range(4)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        failed += sum(p.exitcode != 0 for p in procs)
+        assert RequestStore(Path(path)).get_many(["k"]) == {"k": 1}
+    assert failed == 0

@@ -100,4 +100,9 @@ def main() -> None:
     # Keep lm-eval/transformers from trying the hub for things already on disk when
     # the user is offline; a user with a hub simply leaves these unset.
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if any(a.startswith("hydra/launcher=") and a.split("=", 1)[1] in sweeps.SLURM_LAUNCHERS
+           for a in sys.argv[1:]):
+        from evalsuite.cli import slurm
+
+        slurm.install()  # what sbatch refuses: one line
     hydra_main()

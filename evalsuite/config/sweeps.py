@@ -29,7 +29,7 @@ _PLUGIN_OF = {"parallel": "hydra_joblib_launcher", "local": "hydra_submitit_laun
               "slurm": "hydra_submitit_launcher"}
 _PIP_NAME = {"hydra_joblib_launcher": "hydra-joblib-launcher",
              "hydra_submitit_launcher": "hydra-submitit-launcher"}
-_SLURM = ("slurm", "submitit_slurm")
+SLURM_LAUNCHERS = _SLURM = ("slurm", "submitit_slurm")
 
 # checkpoint-1000 (transformers' Trainer), step-1000, step1000, step_1000, global_step1000
 CHECKPOINT_NAME = re.compile(r"^(?:checkpoint|step|global_step|iter)[-_]?(?P<step>\d+)$")
@@ -161,6 +161,19 @@ def _gpus(requested: object) -> int:
     return min(int(str(requested)), visible_gpus())
 
 
+def slurm_gpus(backend: object, device: object, tensor_parallel: object) -> int:
+    """``${evalsuite.slurm_gpus:BACKEND,DEVICE,TP}``: GPUs per SLURM job. vLLM's engine
+    gets one per tensor-parallel rank; ``backend=hf`` only when its device is CUDA (its
+    default is the CPU); a client of a server or an API (vllm_server, openai) none, so a
+    CPU-only cluster takes the CPU backends as they are."""
+    name, dev = str(backend), str(device or "")
+    if name == "vllm" or (name == "hf" and dev.startswith("cuda")):
+        return int(str(tensor_parallel))
+    return 0
+
+
 def register_resolvers() -> None:
     if not OmegaConf.has_resolver("evalsuite.gpus"):
         OmegaConf.register_new_resolver("evalsuite.gpus", _gpus)
+    if not OmegaConf.has_resolver("evalsuite.slurm_gpus"):
+        OmegaConf.register_new_resolver("evalsuite.slurm_gpus", slurm_gpus)

@@ -46,10 +46,24 @@ class RequestStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._db = sqlite3.connect(path, timeout=120, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS answers "
-                         "(key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL)")
+        self._setup()
+
+    def _setup(self, wait_s: float = 120.0) -> None:
+        # Two jobs opening a new store at once (a SLURM array's tasks start together):
+        # the switch to WAL and the CREATE can answer "database is locked" at once,
+        # without SQLite's busy wait, so they are retried here for as long as it waits.
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.execute("CREATE TABLE IF NOT EXISTS answers "
+                                 "(key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL)")
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def get_many(self, keys: Sequence[str]) -> dict[str, Any]:
         out: dict[str, Any] = {}
