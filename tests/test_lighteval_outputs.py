@@ -164,3 +164,26 @@ def test_lighteval_outputs_it_cannot_use_are_one_line(lighteval_runs, tmp_path: 
     assert res.name in ingest(bad)
     # a lighteval directory named as another format
     assert "format=inspect" in ingest(src, "inspect")
+
+
+def test_two_lighteval_runs_in_one_directory_the_newest_is_read_and_said(lighteval_runs,
+                                                                        tmp_path: Path):
+    from evalsuite.drift.runs import load_run
+
+    short, longer = lighteval_runs
+    both = shutil.copytree(short, tmp_path / "both")
+    # the second run's files beside the first's, as lighteval writes a rerun into one
+    # --output-dir (its timestamps are later: it ran after)
+    for part in ("results", "details"):
+        for src in (longer / part).rglob("*"):
+            dst = both / part / src.relative_to(longer / part)
+            if src.is_dir():
+                dst.mkdir(parents=True, exist_ok=True)
+            else:
+                shutil.copy(src, dst)
+    run = load_run(both)
+    assert run.samples == load_run(longer).samples
+    assert run.manifest.source["runs_in_directory"] == 2
+    assert run.manifest.source["results_file"] == next(longer.rglob("results_*.json")).name
+    r = run_cli(str(both), f"out={tmp_path / 'o'}", module="evalsuite.ingest", cwd=tmp_path)
+    assert r.returncode == 0 and "holds 2 lighteval runs; reading the newest" in r.stderr

@@ -98,8 +98,9 @@ class VLLMBackendConfig(BackendConfig):
     in_process: bool | None = None
     """backend=vllm: run the engine in evalsuite's own process (VLLM_ENABLE_V1_MULTIPROCESSING
     =0). None: in process on the CPU build, where vLLM otherwise spawns an engine process
-    and then a worker process, each importing torch and vLLM again (about 16 s of a 35 s
-    start-up here; same texts, same decoding speed); vLLM's engine process on GPUs, where
+    and then a worker process, each importing torch and vLLM again (ready for the first
+    request in 13.9 s instead of 33.5 s here, bench/bench_startup.py; same texts, same
+    decoding speed); vLLM's engine process on GPUs, where
     it overlaps scheduling with the GPU's work."""
 
     def cpu_env(self) -> dict[str, str]:
