@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -13,6 +14,7 @@ from hydra.errors import CompactHydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from evalsuite.cli import slurm_job
 from evalsuite.cli._common import (
     config_dirs,
     discard_empty_dir,
@@ -21,7 +23,7 @@ from evalsuite.cli._common import (
     precheck,
     register_hydra,
 )
-from evalsuite.config import from_hydra, sweeps
+from evalsuite.config import from_hydra, sweepdir, sweeps
 from evalsuite.config.overrides import check_keys
 from evalsuite.errors import UserError
 from evalsuite.resources import CONF_DIR
@@ -50,7 +52,12 @@ def hydra_main(cfg: DictConfig) -> None:
     from evalsuite.run.runner import evaluate
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    if _in_sweep() and slurm_job.in_slurm_job():
+        slurm_job.install()  # SLURM's SIGTERM and time-limit warning: a clean stop
     _keep_secrets_out(cfg, run_dir)
+    if _in_sweep() and cfg.get("sweep_dir") and _complete(run_dir):
+        print(f"kept: {run_dir} already holds this job's complete run")
+        return
     try:
         run_cfg = from_hydra(cfg, run_dir)
         log.info("resolved config:\n%s", _yaml(run_cfg.resolved))
@@ -63,11 +70,25 @@ def hydra_main(cfg: DictConfig) -> None:
             raise SweepJobError(line) from None
         fail(e.message, e.exit_code)
         return
+    except slurm_job.JobStopped as e:
+        if not _in_sweep():
+            fail(f"{e.reason}; finished tasks are kept in {run_dir} (status partial)", 130)
+        note = slurm_job.hand_over(e)  # the time limit: submitit may requeue (and exit)
+        line = f"evalsuite: sweep job {run_dir.name}: stopped cleanly: {e.reason}{note}"
+        print(line, file=sys.stderr, flush=True)
+        raise SweepJobError(line) from None
     except KeyboardInterrupt:
         fail(f"interrupted; finished tasks are kept in {run_dir} (status partial)", 130)
         return
     print(results_table(result.metrics, result.manifest["tasks"]))
     print(f"run directory: {run_dir}")
+
+
+def _complete(run_dir: Path) -> bool:
+    try:  # untrusted: a torn or foreign manifest is not a complete run
+        return json.loads((run_dir / "manifest.json").read_text())["status"] == "complete"
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def _keep_secrets_out(cfg: DictConfig, run_dir: Path) -> None:
@@ -94,6 +115,7 @@ def main() -> None:
         precheck(sys.argv[1:])
         # checkpoints=DIR -> model.path=DIR/checkpoint-100,... before Hydra parses argv
         sys.argv[1:] = sweeps.expand_checkpoints(sys.argv[1:])
+        sweepdir.check_sweep_dir(sys.argv[1:])  # an earlier sweep: the same overrides
         check_keys(sys.argv[1:], "config", config_dirs(sys.argv[1:]))
     except UserError as e:
         fail(e.message, e.exit_code)

@@ -177,3 +177,7 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("evalsuite.gpus", _gpus)
     if not OmegaConf.has_resolver("evalsuite.slurm_gpus"):
         OmegaConf.register_new_resolver("evalsuite.slurm_gpus", slurm_gpus)
+    if not OmegaConf.has_resolver("evalsuite.first"):
+        from evalsuite.config.sweepdir import first_given
+
+        OmegaConf.register_new_resolver("evalsuite.first", first_given)
