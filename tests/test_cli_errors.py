@@ -92,6 +92,22 @@ def test_a_directory_that_cannot_be_made_is_one_line_before_work(tmp_path: Path)
     assert uncreatable(blocker) == f"{blocker} is a file, not a directory"
 
 
+def test_a_sweep_dir_that_cannot_be_used_is_one_line_before_hydra(tmp_path: Path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    proc = run_cli("-m", "+model=smollm2_135m", "suite=quick", f"sweep_dir={blocker}/s")
+    _one_line_error(proc, f"sweep_dir={blocker}/s cannot be created")
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    (sweep / "multirun.yaml").write_text(
+        "hydra:\n  overrides:\n    task: ['+model=smollm2_135m', 'seed=1,2']\n")
+    proc = run_cli("-m", "+model=smollm2_135m", "seed=1,2,3", f"sweep_dir={sweep}")
+    _one_line_error(proc, f"sweep_dir={sweep} holds a different sweep (only there: seed=1,2; "
+                    "only here: seed=1,2,3)")
+    assert proc.returncode == 2
+    assert sorted(p.name for p in sweep.iterdir()) == ["multirun.yaml"]  # nothing ran
+
+
 def test_a_checkpoint_cut_short_is_one_line_before_it_loads(tmp_path: Path):
     import torch
     from safetensors.torch import save_file

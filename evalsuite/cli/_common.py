@@ -27,7 +27,7 @@ _CACHE_OVERRIDE = re.compile(r"^\+{0,2}cache_dir=(?P<value>.+)$")
 # Directories a command will create: checked before Hydra makes the run directory (its
 # own error is a traceback) and before any model loads.
 _DIR_OVERRIDE = re.compile(
-    r"^\+{0,2}(?P<key>hydra\.run\.dir|hydra\.sweep\.dir|cache_dir|request_cache_dir|out|runs_dir)"
+    r"^\+{0,2}(?P<key>hydra\.run\.dir|hydra\.sweep\.dir|sweep_dir|cache_dir|request_cache_dir|out|runs_dir)"
     r"=(?P<value>.+)$")
 
 

@@ -94,6 +94,7 @@ def install() -> None:
 
         on_interrupt = str(self.config.get("slurm_on_interrupt", "cancel"))
         if on_interrupt not in ON_INTERRUPT:
+            _discard_unsubmitted(Path(str(self.config.hydra.sweep.dir)))  # multirun.yaml
             fail(f"slurm_on_interrupt={on_interrupt} is not one of {', '.join(ON_INTERRUPT)}: "
                  "cancel (Ctrl-C cancels the array) or leave (the jobs go on)", 2)
         try:
