@@ -52,13 +52,13 @@ def hydra_main(cfg: DictConfig) -> None:
     from evalsuite.run.runner import evaluate
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    if _in_sweep() and slurm_job.in_slurm_job():
-        slurm_job.install()  # SLURM's SIGTERM and time-limit warning: a clean stop
-    _keep_secrets_out(cfg, run_dir)
-    if _in_sweep() and cfg.get("sweep_dir") and _complete(run_dir):
-        print(f"kept: {run_dir} already holds this job's complete run")
-        return
     try:
+        if _in_sweep() and slurm_job.in_slurm_job():
+            slurm_job.install()  # SLURM's SIGTERM and time-limit warning: a clean stop
+        _keep_secrets_out(cfg, run_dir)
+        if _in_sweep() and cfg.get("sweep_dir") and _complete(run_dir):
+            print(f"kept: {run_dir} already holds this job's complete run")
+            return
         run_cfg = from_hydra(cfg, run_dir)
         log.info("resolved config:\n%s", _yaml(run_cfg.resolved))
         result = evaluate(run_cfg)
@@ -73,6 +73,8 @@ def hydra_main(cfg: DictConfig) -> None:
     except slurm_job.JobStopped as e:
         if not _in_sweep():
             fail(f"{e.reason}; finished tasks are kept in {run_dir} (status partial)", 130)
+        log.warning("stopped cleanly: %s; %s is partial, its stored answers are kept",
+                    e.reason, run_dir)
         note = slurm_job.hand_over(e)  # the time limit: submitit may requeue (and exit)
         line = f"evalsuite: sweep job {run_dir.name}: stopped cleanly: {e.reason}{note}"
         print(line, file=sys.stderr, flush=True)
@@ -80,6 +82,8 @@ def hydra_main(cfg: DictConfig) -> None:
     except KeyboardInterrupt:
         fail(f"interrupted; finished tasks are kept in {run_dir} (status partial)", 130)
         return
+    finally:
+        slurm_job.restore()  # submitit's own again, while it writes the job's result
     print(results_table(result.metrics, result.manifest["tasks"]))
     print(f"run directory: {run_dir}")
 
@@ -87,7 +91,7 @@ def hydra_main(cfg: DictConfig) -> None:
 def _complete(run_dir: Path) -> bool:
     try:  # untrusted: a torn or foreign manifest is not a complete run
         return json.loads((run_dir / "manifest.json").read_text())["status"] == "complete"
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return False
 
 
@@ -113,9 +117,10 @@ def main() -> None:
     interrupt_on_sigterm()
     try:
         precheck(sys.argv[1:])
+        typed = sys.argv[1:]
         # checkpoints=DIR -> model.path=DIR/checkpoint-100,... before Hydra parses argv
         sys.argv[1:] = sweeps.expand_checkpoints(sys.argv[1:])
-        sweepdir.check_sweep_dir(sys.argv[1:])  # an earlier sweep: the same overrides
+        sweepdir.check_sweep_dir(sys.argv[1:], typed)  # an earlier sweep: the same one
         check_keys(sys.argv[1:], "config", config_dirs(sys.argv[1:]))
     except UserError as e:
         fail(e.message, e.exit_code)

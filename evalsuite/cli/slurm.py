@@ -21,7 +21,7 @@ from typing import Any
 
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
 
-from evalsuite.cli import slurm_watch
+from evalsuite.cli import slurm_job, slurm_watch
 from evalsuite.cli._common import fail
 from evalsuite.errors import first_line
 
@@ -94,17 +94,18 @@ def install() -> None:
 
         on_interrupt = str(self.config.get("slurm_on_interrupt", "cancel"))
         if on_interrupt not in ON_INTERRUPT:
-            _discard_unsubmitted(Path(str(self.config.hydra.sweep.dir)))  # multirun.yaml
+            _discard_unsubmitted(self.config)  # the multirun.yaml Hydra wrote
             fail(f"slurm_on_interrupt={on_interrupt} is not one of {', '.join(ON_INTERRUPT)}: "
                  "cancel (Ctrl-C cancels the array) or leave (the jobs go on)", 2)
         try:
             with _stop_after_submission():
                 return stock(self, job_overrides, initial_job_idx)  # no array: nothing ran
         except FailedJobError as e:  # sbatch refused: no job ran
-            _discard_unsubmitted(Path(str(self.config.hydra.sweep.dir)))
+            _discard_unsubmitted(self.config)
             fail(refusal(str(e)), 2)
         except _Submitted as s:
             return _collect(self, s.jobs, job_overrides, initial_job_idx, on_interrupt)
+        return None  # not reached: map_array always raises _Submitted
 
     launch._evalsuite = True  # type: ignore[attr-defined]
     SlurmLauncher.launch = launch  # type: ignore[method-assign]
@@ -121,7 +122,7 @@ def _collect(launcher: Any, jobs: list[Any], job_overrides: Sequence[Sequence[st
     try:
         ended = watcher.wait()
     except KeyboardInterrupt:
-        _interrupted(watcher, sweep, on_interrupt)
+        _interrupted(watcher, launcher.config, on_interrupt)
         raise  # not reached: _interrupted exits
     returns, problems, done = [], [], []
     for e in ended:
@@ -165,13 +166,17 @@ def _complete_return(overrides: list[str], run_dir: Path | None) -> Any:
 def _problem(e: slurm_watch.Ended, job: Any, overrides: list[str], run_dir: Path | None,
              swept: set[str]) -> str:
     """One line: the job, its state, what happened, what is kept, its log, the fix."""
-    from hydra.core.utils import filter_overrides
+    from hydra.core.utils import JobReturn, filter_overrides
 
     name = run_dir.name if run_dir else f"#{e.index}"
     said = " ".join(o for o in filter_overrides(overrides) if o.split("=", 1)[0] in swept)
     manifest = _manifest(run_dir)
-    if e.outcome == "success" and e.result is not None:  # the job's own failure line
-        what = re.sub(r"^evalsuite: sweep job \S+: ", "", first_line(e.result._return_value))
+    state = e.state
+    if slurm_job.stopped_at_time_limit(manifest.get("error")):
+        state = "TIMEOUT"  # SLURM saw the job end normally, at the warning before --time
+    ret = e.result if e.outcome == "success" and isinstance(e.result, JobReturn) else None
+    if ret is not None and isinstance(ret._return_value, BaseException):  # its own line
+        what = re.sub(r"^evalsuite: sweep job \S+: ", "", first_line(ret._return_value))
     elif manifest.get("error"):
         what = f"stopped ({manifest['error']})"
     elif e.outcome == "error":
@@ -182,9 +187,9 @@ def _problem(e: slurm_watch.Ended, job: Any, overrides: list[str], run_dir: Path
         kept = f"its run directory {run_dir} is partial, the answers it stored are kept"
     else:
         kept = "no run was written"
-    fix = slurm_watch.FIXES.get(e.state)
+    fix = slurm_watch.FIXES.get(state)
     said = f" ({said})" if said else ""
-    return (f"sweep job {name}{said} [SLURM {e.job_id}, {e.state}]: {what}; {kept}; "
+    return (f"sweep job {name}{said} [SLURM {e.job_id}, {state}]: {what}; {kept}; "
             f"log: {job.paths.stderr}" + (f"; {fix}" if fix else ""))
 
 
@@ -209,14 +214,21 @@ def _run_dir(launcher: Any, e: slurm_watch.Ended, overrides: list[str],
 def _manifest(run_dir: Path | None) -> dict[str, Any]:
     try:  # untrusted: a torn or foreign file reads as no manifest
         data = json.loads((run_dir / "manifest.json").read_text()) if run_dir else {}
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}
 
 
-def _interrupted(watcher: slurm_watch.Watcher, sweep: Path, on_interrupt: str) -> None:
+def _default_sweep_dir(config: Any) -> bool:
+    """hydra.sweep.dir is evalsuite's OUTPUT_ROOT/sweeps/TIME, made by this command."""
+    sweep = Path(str(config.hydra.sweep.dir))
+    return sweep.parent == Path(str(config.get("output_root", "runs"))) / "sweeps"
+
+
+def _interrupted(watcher: slurm_watch.Watcher, config: Any, on_interrupt: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not stop scancel
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    sweep = Path(str(config.hydra.sweep.dir))
     array = watcher.array_id
     left = [str(j.job_id) for i, j in enumerate(watcher.jobs) if i not in watcher.ended]
     if on_interrupt == "leave":
@@ -226,7 +238,7 @@ def _interrupted(watcher: slurm_watch.Watcher, sweep: Path, on_interrupt: str) -
     if not slurm_watch.cancel(array):
         fail(f"interrupted, and `scancel {array}` failed: cancel the array yourself "
              f"(scancel {array}); finished runs are in {sweep}", 130)
-    if not watcher.ended and _discard_unsubmitted(sweep):
+    if not watcher.ended and _discard_unsubmitted(config):
         fail(f"interrupted; cancelled SLURM array {array} before any of its jobs ran; "
              "nothing was kept", 130)
     fail(f"interrupted; cancelled SLURM array {array} ({len(left)} jobs had not ended: "
@@ -234,9 +246,13 @@ def _interrupted(watcher: slurm_watch.Watcher, sweep: Path, on_interrupt: str) -
          f"command with sweep_dir={sweep} finishes the rest", 130)
 
 
-def _discard_unsubmitted(sweep: Path) -> bool:
+def _discard_unsubmitted(config: Any) -> bool:
     """Remove a sweep directory that holds only what the submission wrote (multirun.yaml,
-    submitit's pickles; no job's log or run); a directory with jobs' results is kept."""
+    submitit's pickles; no job's log or run); a directory with jobs' results, or one the
+    user named (sweep_dir=, hydra.sweep.dir=), is kept."""
+    sweep = Path(str(config.hydra.sweep.dir))
+    if config.get("sweep_dir") or not _default_sweep_dir(config):
+        return False
     if not sweep.is_dir() or {p.name for p in sweep.iterdir()} - {"multirun.yaml", ".submitit"}:
         return False
     if any(p.name.endswith((".out", ".err")) for p in (sweep / ".submitit").rglob("*")):

@@ -20,10 +20,10 @@ from typing import Any
 
 log = logging.getLogger("evalsuite")
 
+TIME_LIMIT = "SLURM's warning before the job's time limit"
 _REASONS = {
     signal.SIGTERM: "SLURM sent SIGTERM: the job was cancelled or preempted",
-    signal.SIGUSR2: "SLURM's warning before the job's time limit (USR2, sent "
-                    "hydra.launcher.signal_delay_s before --time)",
+    signal.SIGUSR2: f"{TIME_LIMIT} (USR2, sent hydra.launcher.signal_delay_s before --time)",
 }
 
 
@@ -57,6 +57,18 @@ def install() -> None:
     for signum in (signal.SIGTERM, usr):
         _submitit_handler[signum] = signal.getsignal(signum)
         signal.signal(signum, _stop)
+
+
+def restore() -> None:
+    """Give the signals back to submitit (after the run, before it writes the result)."""
+    for signum, handler in list(_submitit_handler.items()):
+        if signal.getsignal(signum) in (_stop, _noted):
+            signal.signal(signum, handler)
+
+
+def stopped_at_time_limit(error: str | None) -> bool:
+    """A run's recorded error says it stopped at the time-limit warning."""
+    return bool(error) and f"{JobStopped.__name__}: {TIME_LIMIT}" in str(error)
 
 
 def _stop(signum: int, frame: object) -> None:

@@ -48,13 +48,19 @@ NEVER_CLEARS = {
     "InvalidAccount": "hydra.launcher.account names an account you may not use "
                       "(`sacctmgr show assoc user=$USER`)",
     "InvalidQOS": "hydra.launcher.qos names a QOS you may not use",
+    "job requeued in held state": "SLURM requeued it held (a failed launch, or an "
+                                  "administrator): the job's log says why; then "
+                                  "`scontrol release JOB`",
+    "launch failed requeued held": "its launch failed and SLURM holds it: the job's log "
+                                   "and `scontrol show job JOB` say why; then "
+                                   "`scontrol release JOB`",
 }
 
 # How a job that did not complete is fixed, by its final state.
 FIXES = {
     "CANCELLED": "it was cancelled (scancel, or an administrator)",
-    "PREEMPTED": "a job of higher priority took its node; allow requeueing with "
-                 "hydra.launcher.max_num_timeout=N",
+    "PREEMPTED": "a job of higher priority took its node (a cluster with "
+                 "PreemptMode=REQUEUE starts it again by itself)",
     "TIMEOUT": "it ran out of time: raise hydra.launcher.timeout_min (within the "
                "partition's limit, `sinfo -o '%P %l'`), or allow requeueing with "
                "hydra.launcher.max_num_timeout=N",
@@ -173,6 +179,8 @@ class Watcher:
         self.ended: dict[int, Ended] = {}
         self._seen_ended: dict[int, float] = {}
         self._told: set[tuple[str, str]] = set()
+        self._in_queue: set[int] = set()
+        self._silent, self._silent_told = 0, False
         self._summary = ""
 
     def wait(self) -> list[Ended]:
@@ -185,28 +193,42 @@ class Watcher:
     def step(self, queue: dict[str, tuple[str, str]] | None) -> None:
         """One look at the queue (None: squeue did not answer; nothing is concluded)."""
         if queue is None:
+            self._silent += 1
+            if self._silent * self.poll_s >= 60 and not self._silent_told:
+                self._silent_told = True
+                log.warning("squeue has not answered for %.0f s; still waiting on SLURM "
+                            "array %s (Ctrl-C cancels it)", self._silent * self.poll_s,
+                            self.array_id)
             return
+        self._silent, self._silent_told = 0, False
         pending: dict[str, list[str]] = {}
         for i, job in enumerate(self.jobs):
             if i in self.ended:
                 continue
             jid = str(job.job_id)
             state, reason = queue.get(jid, (None, ""))
+            if state is not None:
+                self._in_queue.add(i)
+            if state not in (None, "COMPLETING") and state not in ENDED:
+                # pending or running, also again after a requeue (whose first attempt may
+                # have left a result file): not ended, whatever the file says
+                self._seen_ended.pop(i, None)
+                if state == "PENDING" and reason in NEVER_CLEARS:
+                    pending.setdefault(reason, []).append(jid)
+                continue
             if job.paths.result_pickle.exists():
                 ended = self._from_pickle(i, job, state)
                 # a job that stopped early: wait for its final state (CANCELLED, TIMEOUT)
-                if (completed(ended) or state is None or state in ENDED
-                        or self._waited(i) >= self.settle_s):
+                if completed(ended) or state in ENDED or self._waited(i) >= self.settle_s:
+                    if state is None and not completed(ended):
+                        ended.state = self._final_state(job, None)
                     self.ended[i] = ended
                 continue
-            if state is None or state in ENDED:
-                # the result file may trail the state by a moment (a network file system)
-                if self._waited(i) >= self.grace_s:
-                    self.ended[i] = Ended(i, jid, self._final_state(job, state))
-                continue
-            self._seen_ended.pop(i, None)
-            if state == "PENDING" and reason in NEVER_CLEARS:
-                pending.setdefault(reason, []).append(jid)
+            # left the queue without a result: the file may trail the state a moment (a
+            # network file system); a job never seen in the queue gets longer
+            quick = i in self._in_queue and state != "COMPLETING"
+            if self._waited(i) >= (self.grace_s if quick else self.settle_s):
+                self.ended[i] = Ended(i, jid, self._final_state(job, state))
         self._tell_pending(pending)
         self._tell_summary(queue)
 

@@ -16,6 +16,8 @@ from typing import Any
 from evalsuite.errors import UserError
 
 _SWEEP_DIR_ARG = re.compile(r"^\+{0,2}sweep_dir=(?P<value>.*)$")
+# settings of the command on the login node, not of its jobs: free to change on a rerun
+_LOGIN_ONLY = re.compile(r"^\+{0,2}(?:sweep_dir|slurm_on_interrupt)=")
 _MULTIRUN = ("-m", "--multirun")
 
 
@@ -27,7 +29,7 @@ def task_overrides(argv: list[str]) -> list[str]:
     """The overrides Hydra records as the sweep's task overrides (``hydra.overrides.task``):
     not Hydra's own, not flags, not sweep_dir itself."""
     return [a for a in argv
-            if "=" in a and not a.startswith("-") and not _SWEEP_DIR_ARG.match(a)
+            if "=" in a and not a.startswith("-") and not _LOGIN_ONLY.match(a)
             and not a.lstrip("+~").startswith(("hydra.", "hydra/"))]
 
 
@@ -39,21 +41,22 @@ def stored_task_overrides(sweep: Path) -> list[str] | None:
     record = sweep / "multirun.yaml"
     if not record.is_file():
         return None
-    try:
+    try:  # untrusted: any failure to read it (a bad date, deep nesting) is one line
         data: Any = yaml.safe_load(record.read_text(encoding="utf-8"))
         stored = data["hydra"]["overrides"]["task"]
-    except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError) as e:
+    except Exception as e:  # noqa: BLE001
         raise UserError(f"sweep_dir={sweep}: its multirun.yaml is not a Hydra sweep's record "
                         f"({type(e).__name__}): choose another sweep_dir") from None
     if not isinstance(stored, list) or not all(isinstance(s, str) for s in stored):
         raise UserError(f"sweep_dir={sweep}: its multirun.yaml is not a Hydra sweep's record "
                         "(hydra.overrides.task is not a list of overrides): choose another "
                         "sweep_dir")
-    return [s for s in stored if not _SWEEP_DIR_ARG.match(s)]
+    return [s for s in stored if not _LOGIN_ONLY.match(s)]
 
 
-def check_sweep_dir(argv: list[str]) -> None:
-    """Refuse, before Hydra starts, a sweep_dir= that cannot be used as given."""
+def check_sweep_dir(argv: list[str], typed: list[str] | None = None) -> None:
+    """Refuse, before Hydra starts, a sweep_dir= that cannot be used as given. ``argv``
+    is what Hydra will see (checkpoints=DIR expanded), ``typed`` what the user typed."""
     given = [a for a in argv if _SWEEP_DIR_ARG.match(a)]
     if not given:
         return
@@ -74,14 +77,24 @@ def check_sweep_dir(argv: list[str]) -> None:
             raise UserError(f"sweep_dir={value} holds files but no sweep (no multirun.yaml): "
                             "give an empty or new directory, or an earlier sweep's")
         return
-    here = task_overrides(argv)
-    if sorted(stored) != sorted(here):
-        only_there = sorted(set(stored) - set(here)) or ["-"]
-        only_here = sorted(set(here) - set(stored)) or ["-"]
+    from evalsuite.storage import redact
+
+    # the sweep's jobs masked secrets in its record: compare what they could store
+    here = [redact.redact(a) for a in task_overrides(argv)]
+    if sorted(stored) == sorted(here):
+        return
+    only_there = sorted(set(stored) - set(here))
+    only_here = sorted(set(here) - set(stored))
+    paths = [s for s in only_there if s.startswith("model.path=")]
+    if paths and any(a.lstrip("+").startswith("checkpoints=") for a in typed or argv):
         raise UserError(
-            f"sweep_dir={value} holds a different sweep (only there: {' '.join(only_there)}; "
-            f"only here: {' '.join(only_here)}): repeat that sweep's overrides to finish it, "
+            f"sweep_dir={value}: the checkpoints=DIR folder now holds other checkpoints than "
+            f"that sweep evaluated: finish it with {paths[0]!r} in place of checkpoints=DIR, "
             "or give a new sweep_dir")
+    raise UserError(
+        f"sweep_dir={value} holds a different sweep (only there: {' '.join(only_there) or '-'}; "
+        f"only here: {' '.join(only_here) or '-'}): repeat that sweep's overrides to finish "
+        "it, or give a new sweep_dir")
 
 
 def first_given(*values: object) -> object:
