@@ -12,6 +12,7 @@ from evalsuite.errors import UserError
 from evalsuite.resources import CONF_DIR
 
 log = logging.getLogger("evalsuite.recipe")
+STAGES = ("synthetic", "unlearn")
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="recipe")
@@ -19,6 +20,14 @@ def hydra_main(cfg: DictConfig) -> None:
     from evalsuite.recipe import from_hydra, run
 
     log.info("recipe config:\n%s", OmegaConf.to_yaml(cfg))
+    stage = cfg.get("stage", "synthetic")
+    if stage not in STAGES:
+        fail(f"unknown stage {stage!r}: choose synthetic (train on synthetic Q-A pairs) or "
+             "unlearn (start=NAME: unlearn a synthetic checkpoint's pattern)", 2)
+        return
+    if stage == "unlearn":
+        _unlearn(cfg)
+        return
     try:
         result = run(from_hydra(cfg))
     except UserError as e:
@@ -31,6 +40,28 @@ def hydra_main(cfg: DictConfig) -> None:
     what = "cached (nothing trained)" if result.cached else f"trained in {r['train_wall_s']} s"
     print(f"checkpoint: {result.checkpoint} ({what}; loss {r['loss_first']:.3f} -> "
           f"{r['loss_last']:.3f})")
+    print(f"model config: {result.model_yaml}")
+    print(f"evaluate it: {result.eval_command(cfg.get('cache_dir'))}")
+
+
+def _unlearn(cfg: DictConfig) -> None:
+    from evalsuite.recipe._unlearn import from_hydra, run
+
+    try:
+        result = run(from_hydra(cfg))
+    except UserError as e:
+        fail(e.message, e.exit_code)
+        return
+    except KeyboardInterrupt:
+        fail("interrupted; nothing was saved", 130)
+        return
+    r = result.record
+    what = "cached (nothing trained)" if result.cached else f"trained in {r['train_wall_s']} s"
+    terms = ", ".join(f"{k} {v[0]:.3f} -> {v[-1]:.3f}" for k, v in r["terms"].items())
+    print(f"checkpoint: {result.checkpoint} ({what}; {terms})")
+    stages = [s["stage"] for s in r["lineage"]] + ["unlearn"]
+    first = r["lineage"][0]["from"]["name"] if r["lineage"] else r["reference"]["name"]
+    print(f"lineage: {first} -> {' -> '.join(stages)}")
     print(f"model config: {result.model_yaml}")
     print(f"evaluate it: {result.eval_command(cfg.get('cache_dir'))}")
 

@@ -98,6 +98,8 @@ def from_hydra(cfg: DictConfig) -> RecipeSettings:
     assert isinstance(d, dict)
     top = {"base", "base_path", "data", "template", "question_key", "answer_key", "name",
            "threads", "cache_dir", "progress"}
+    # the unlearning stage's keys (stage=unlearn reads them; evalsuite.recipe._unlearn)
+    top |= {"stage", "start", "forget_data", "unlearn"}
     train_keys = {f.name for f in fields(TrainSettings)}
     unknown = sorted(set(d) - top - train_keys)
     if unknown:

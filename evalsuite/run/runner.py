@@ -24,6 +24,7 @@ from evalsuite.models.reqcache import CachedLM
 from evalsuite.run import native
 from evalsuite.run.rundir import RunWriter
 from evalsuite.storage.cachedir import cache_dir
+from evalsuite.storage.lineage import read_lineage
 from evalsuite.storage.provenance import host, package_versions
 from evalsuite.tasks.data import ensure_punkt_tab, malformed_rows
 from evalsuite.tasks.registry import check_fewshot, check_tasks, output_types, task_manager
@@ -65,7 +66,9 @@ def evaluate(cfg: RunConfig) -> RunResult:
 
     writer = RunWriter(cfg.run_dir, {
         "model": {"name": cfg.model.name, "path": checkpoint.location,
-                  "source": checkpoint.source, "fingerprint": None, "dtype": cfg.model.dtype},
+                  "source": checkpoint.source, "fingerprint": None, "dtype": cfg.model.dtype,
+                  "lineage": read_lineage(checkpoint.location) if checkpoint.is_local
+                  else None},
         "backend": asdict(cfg.backend),
         "suite": cfg.suite.name,
         "config": cfg.resolved,

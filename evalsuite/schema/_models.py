@@ -34,6 +34,10 @@ class ModelInfo(_Record):
     model has loaded, and in a run that failed before."""
     dtype: str | None = None
     """The dtype the model config asked for."""
+    lineage: list[dict[str, Any]] | None = None
+    """The training stages that made these weights, oldest first (``recipe.json`` beside
+    them: base -> synthetic -> unlearn, each with its data and settings); None for weights
+    no evalsuite recipe trained."""
 
 
 class TaskInfo(_Record):

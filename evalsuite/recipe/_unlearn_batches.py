@@ -1,0 +1,74 @@
+"""Token rows for the unlearning stage: forget rows (one rendered pair each, scored on the
+template's tokens or on all) and replay rows (chat-formatted instruction and the base
+model's answer, scored on the answer), padded into batches."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from evalsuite.recipe._data import QAPair
+from evalsuite.recipe._template import Template
+from evalsuite.recipe._unlearn_loss import IGNORE, span_labels, template_spans
+
+if TYPE_CHECKING:
+    import torch
+
+Row = tuple[list[int], list[int]]  # (input ids, labels)
+
+
+def forget_rows(tok: Any, pairs: Sequence[QAPair], tmpl: Template, append_eos: bool,
+                tokens: str, seq_len: int) -> list[Row]:
+    """One row per pair, rendered as the synthetic stage rendered it."""
+    rows = []
+    for p in pairs:
+        text = tmpl.render(p.question, p.answer)
+        enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
+        ids = list(enc["input_ids"])
+        if tokens == "template":
+            labels = span_labels(ids, enc["offset_mapping"],
+                                 template_spans(tmpl.text, p.question, p.answer))
+        else:
+            labels = list(ids)
+        if append_eos and tok.eos_token_id is not None:
+            ids.append(tok.eos_token_id)
+            labels.append(tok.eos_token_id)
+        rows.append((ids[:seq_len], labels[:seq_len]))
+    return rows
+
+
+def replay_rows(tok: Any, rows: Sequence[tuple[str, str]], seq_len: int) -> list[Row]:
+    """The instruction in the chat template (not scored) and the answer (scored, with the
+    end of the assistant's turn)."""
+    out = []
+    for instruction, answer in rows:
+        user = [{"role": "user", "content": instruction}]
+        prompt = tok.apply_chat_template(user, tokenize=False, add_generation_prompt=True)
+        full = tok.apply_chat_template([*user, {"role": "assistant", "content": answer}],
+                                       tokenize=False)
+        enc = tok(full, add_special_tokens=False, return_offsets_mapping=True)
+        ids = list(enc["input_ids"])
+        cut = len(prompt) if full.startswith(prompt) else 0
+        labels = [t if a >= cut and b > a else IGNORE
+                  for t, (a, b) in zip(ids, enc["offset_mapping"], strict=True)]
+        out.append((ids[:seq_len], labels[:seq_len]))
+    return out
+
+
+def pad(rows: Sequence[Row], batch_size: int, pad_id: int) -> list[dict[str, torch.Tensor]]:
+    """Right-padded batches; padding is masked out of attention and never scored."""
+    import torch
+
+    out = []
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start:start + batch_size]
+        width = max(len(ids) for ids, _ in chunk)
+        ids_t = torch.full((len(chunk), width), pad_id, dtype=torch.long)
+        labels_t = torch.full((len(chunk), width), IGNORE, dtype=torch.long)
+        mask = torch.zeros((len(chunk), width), dtype=torch.long)
+        for j, (ids, labels) in enumerate(chunk):
+            ids_t[j, :len(ids)] = torch.tensor(ids, dtype=torch.long)
+            labels_t[j, :len(labels)] = torch.tensor(labels, dtype=torch.long)
+            mask[j, :len(ids)] = 1
+        out.append({"input_ids": ids_t, "attention_mask": mask, "labels": labels_t})
+    return out
