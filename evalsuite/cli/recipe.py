@@ -26,10 +26,12 @@ def hydra_main(cfg: DictConfig) -> None:
              "unlearn (start=NAME: unlearn a synthetic checkpoint's pattern)", 2)
         return
     if stage == "unlearn":
-        _unlearn(cfg)
-        return
+        from evalsuite.recipe._unlearn import from_hydra as settings
+        from evalsuite.recipe._unlearn import run as train
+    else:
+        settings, train = from_hydra, run
     try:
-        result = run(from_hydra(cfg))
+        result = train(settings(cfg))
     except UserError as e:
         fail(e.message, e.exit_code)
         return
@@ -38,30 +40,15 @@ def hydra_main(cfg: DictConfig) -> None:
         return
     r = result.record
     what = "cached (nothing trained)" if result.cached else f"trained in {r['train_wall_s']} s"
-    print(f"checkpoint: {result.checkpoint} ({what}; loss {r['loss_first']:.3f} -> "
-          f"{r['loss_last']:.3f})")
-    print(f"model config: {result.model_yaml}")
-    print(f"evaluate it: {result.eval_command(cfg.get('cache_dir'))}")
-
-
-def _unlearn(cfg: DictConfig) -> None:
-    from evalsuite.recipe._unlearn import from_hydra, run
-
-    try:
-        result = run(from_hydra(cfg))
-    except UserError as e:
-        fail(e.message, e.exit_code)
-        return
-    except KeyboardInterrupt:
-        fail("interrupted; nothing was saved", 130)
-        return
-    r = result.record
-    what = "cached (nothing trained)" if result.cached else f"trained in {r['train_wall_s']} s"
-    terms = ", ".join(f"{k} {v[0]:.3f} -> {v[-1]:.3f}" for k, v in r["terms"].items())
-    print(f"checkpoint: {result.checkpoint} ({what}; {terms})")
-    stages = [s["stage"] for s in r["lineage"]] + ["unlearn"]
-    first = r["lineage"][0]["from"]["name"] if r["lineage"] else r["reference"]["name"]
-    print(f"lineage: {first} -> {' -> '.join(stages)}")
+    if stage == "unlearn":
+        terms = ", ".join(f"{k} {v[0]:.3f} -> {v[-1]:.3f}" for k, v in r["terms"].items())
+        print(f"checkpoint: {result.checkpoint} ({what}; {terms})")
+        stages = [s["stage"] for s in r["lineage"]] + ["unlearn"]
+        first = r["lineage"][0]["from"]["name"] if r["lineage"] else r["reference"]["name"]
+        print(f"lineage: {first} -> {' -> '.join(stages)}")
+    else:
+        print(f"checkpoint: {result.checkpoint} ({what}; loss {r['loss_first']:.3f} -> "
+              f"{r['loss_last']:.3f})")
     print(f"model config: {result.model_yaml}")
     print(f"evaluate it: {result.eval_command(cfg.get('cache_dir'))}")
 

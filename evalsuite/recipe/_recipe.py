@@ -152,19 +152,25 @@ def _train_and_save(settings: RecipeSettings, location: str, base_fp: str, data:
             "versions": package_versions(),
             "host": host(),
         }
-        write_json(tmp / "recipe.json", record)
-        _share(tmp)
-        try:
-            tmp.rename(out)
-        except OSError:
-            if not (out / "recipe.json").is_file():
-                raise
-            log.info("another job finished %s first; keeping its checkpoint", out)
-            shutil.rmtree(tmp, ignore_errors=True)
-            return True
+        return publish(tmp, out, record)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def publish(tmp: Path, out: Path, record: dict[str, Any]) -> bool:
+    """Write ``recipe.json`` last and rename the finished ``tmp`` to ``out`` (the cache
+    entry is complete by construction); True when another job finished ``out`` first."""
+    write_json(tmp / "recipe.json", record)
+    _share(tmp)
+    try:
+        tmp.rename(out)
+    except OSError:
+        if not (out / "recipe.json").is_file():
+            raise
+        log.info("another job finished %s first; keeping its checkpoint", out)
+        shutil.rmtree(tmp, ignore_errors=True)
+        return True
     return False
 
 

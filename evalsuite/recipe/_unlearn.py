@@ -28,12 +28,12 @@ from omegaconf import DictConfig, OmegaConf
 from evalsuite.config import ModelConfig, build
 from evalsuite.errors import UserError
 from evalsuite.recipe._data import QAPair, load_pairs
-from evalsuite.recipe._recipe import RecipeResult, _share
+from evalsuite.recipe._recipe import RecipeResult, publish
 from evalsuite.recipe._settings import NAME, base_model
 from evalsuite.recipe._template import Template, template
 from evalsuite.recipe._unlearn_loss import Weights
 from evalsuite.recipe._unlearn_train import UnlearnSettings, check
-from evalsuite.storage.atomic import write_json, write_jsonl
+from evalsuite.storage.atomic import write_jsonl
 from evalsuite.storage.cachedir import cache_dir
 from evalsuite.storage.lineage import read_lineage
 
@@ -287,19 +287,10 @@ def _train_and_save(stage: UnlearnStage, start_dir: Path, start_fp: str, base_di
             "fingerprint": fingerprint(tmp, cache),
             "versions": package_versions(), "host": host(),
         }
-        write_json(tmp / "recipe.json", record)
-        _share(tmp)
-        try:
-            tmp.rename(out)
-        except OSError:
-            if not (out / "recipe.json").is_file():
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)
-            return True
+        return publish(tmp, out, record)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return False
 
 
 def _register(stage: UnlearnStage, name: str, out: Path, record: dict[str, Any]) -> Path:
