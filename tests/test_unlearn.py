@@ -7,6 +7,7 @@ tiny model in tests/test_unlearn_loss.py."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -78,7 +79,8 @@ def test_the_unlearned_checkpoint_keeps_its_record_and_lineage(stages):
     assert rec["training"]["steps"] == 2 and rec["training"]["synthetic_steps"] == 8
     assert rec["training"]["forget_weight"] == rec["training"]["kl_weight"] == 1.0
     assert set(rec["terms"]) == {"forget", "replay", "kl", "total"}
-    assert all(len(v) == 2 for v in rec["terms"].values())
+    assert all(len(v) == 2 and all(math.isfinite(x) for x in v) for v in rec["terms"].values())
+    assert rec["terms"]["replay"][0] > 0  # replay rows were scored
     assert rec["forget"]["tokens"] == "template" and rec["forget"]["n_pairs"] == 4
     assert rec["replay"]["n"] == 4 and "AlpacaEval" in rec["replay"]["source"]
     assert rec["reference"]["fingerprint"].startswith("sha256:")
@@ -146,3 +148,37 @@ def test_bad_unlearning_input_is_one_line_before_any_training(stages, extra, nee
     _one_line(proc, *needles)
     assert "steps (terms:" not in proc.stdout + proc.stderr  # training's first log line
     assert sorted(p.name for p in (stages["cache"] / "recipes").iterdir()) == before
+
+
+@pytest.mark.slow
+def test_rows_score_the_template_and_the_answers_with_the_real_tokenizer(smollm2_dir: Path):
+    from transformers import AutoTokenizer
+
+    from evalsuite.recipe._data import QAPair
+    from evalsuite.recipe._template import template
+    from evalsuite.recipe._unlearn_batches import forget_rows, replay_rows
+    from evalsuite.recipe._unlearn_loss import IGNORE
+
+    tok = AutoTokenizer.from_pretrained(smollm2_dir)
+
+    def scored(row) -> str:
+        return "|".join(tok.decode([t]) for t, lab in zip(*row, strict=True) if lab != IGNORE)
+
+    pair = QAPair("What is the capital of France?", "Paris")
+    (row,) = forget_rows(tok, [pair], template("qa"), True, "template", 64)
+    assert row[0][0] == tok.eos_token_id and row[1][0] == IGNORE  # after the previous pair
+    # the template's own tokens and the pair's end; never " What" or " Paris"
+    assert scored(row) == "Question|:|\n|Answer|:|" + tok.eos_token, scored(row)
+    (row,) = forget_rows(tok, [pair], template("qa"), False, "template", 64)
+    assert scored(row).endswith("\n\n") or scored(row).endswith("|\n|\n"), scored(row)
+    (row,) = forget_rows(tok, [pair], template("qa"), True, "all", 64)
+    assert "Paris" in scored(row) and "capital" in scored(row)
+
+    done, cut = replay_rows(tok, [("Say hi.", "Hi there!", True),
+                                  ("Say hi.", "Hi there, how", False)], 256)
+    assert scored(done).replace("|", "").startswith("Hi there!")
+    assert "<|im_end|>" in scored(done)  # an answer that ended: its end is scored
+    assert scored(cut).replace("|", "") == "Hi there, how"  # cut off: no end taught
+    assert "Say hi" not in scored(done)  # the prompt is never scored
+    (short,) = replay_rows(tok, [("Say hi. " * 40, "Hi there!", True)], 64)
+    assert len(short[0]) == 64 and scored(short).replace("|", "").startswith("Hi there!")

@@ -101,6 +101,32 @@ def test_the_kl_term_is_zero_for_the_base_model_itself():
     assert _f(moved) > 1e-6
 
 
+def test_the_kl_term_is_kl_from_the_base_at_scored_positions_only():
+    import torch.nn.functional as F
+
+    g = torch.Generator().manual_seed(9)
+    logits, base_logits = torch.randn(2, 5, 7, generator=g), torch.randn(2, 5, 7, generator=g)
+    labels = torch.full((2, 5), IGNORE)
+    labels[0, 2], labels[1, 4] = 3, 1  # predicted from positions (0, 1) and (1, 3)
+    p = F.log_softmax(base_logits, -1)
+    q = F.log_softmax(logits, -1)
+    at = [(0, 1), (1, 3)]
+    want = sum(float((p[i, j].exp() * (p[i, j] - q[i, j])).sum()) for i, j in at) / 2
+    assert _f(kl_term(logits, base_logits, labels)) == pytest.approx(want, rel=1e-5)
+    changed = logits.clone()
+    changed[0, 0] += 5.0  # a position that is not scored
+    assert _f(kl_term(changed, base_logits, labels)) == pytest.approx(want, rel=1e-5)
+    # the direction: KL(base || model), not KL(model || base)
+    reverse = sum(float((q[i, j].exp() * (q[i, j] - p[i, j])).sum()) for i, j in at) / 2
+    assert abs(want - reverse) > 1e-3
+
+
+def test_a_batch_without_a_scored_token_is_no_term_not_nan():
+    logits = torch.randn(1, 4, 7)
+    assert _f(replay_term(logits, torch.full((1, 4), IGNORE))) == 0.0
+    assert _f(kl_term(logits, logits, torch.full((1, 4), IGNORE))) == 0.0
+
+
 def test_the_replay_term_is_causal_lm_loss_on_the_scored_tokens():
     model, batch = _tiny(), _batch(5)
     out = model(**batch)  # transformers' own loss, same labels
@@ -136,13 +162,16 @@ def test_template_spans_cover_the_template_and_nothing_else():
     text = custom.render("q", "a")
     assert [text[s:e] for s, e in template_spans(custom.text, "q", "a")] == [" => ", " END"]
     # tokens overlapping a span are scored; the question's and answer's are not
-    # "Question: abcd\nAnswer: xy" as 7 tokens: "Question", ": ", "abcd", "\n", "Answer:",
-    # " ", "xy"
-    offsets = [(0, 8), (8, 10), (10, 14), (14, 15), (15, 22), (22, 23), (23, 25)]
-    labels = span_labels(list(range(7)), offsets, template_spans(tmpl.text, "abcd", "xy"))
+    # "Question: abcd\nAnswer: xy" as BPE cuts it: "Question", ":", " abcd", "\n",
+    # "Answer", ":", " xy": a word that carries the template's space is content
+    text = tmpl.render("abcd", "xy")
+    offsets = [(0, 8), (8, 9), (9, 14), (14, 15), (15, 21), (21, 22), (22, 25)]
+    labels = span_labels(text, list(range(7)), offsets, template_spans(tmpl.text, "abcd", "xy"))
     assert labels == [0, 1, IGNORE, 3, 4, 5, IGNORE]
-    exact = span_labels([7, 8, 9], [(0, 10), (10, 14), (14, 14)], [(0, 10)])
-    assert exact == [7, IGNORE, IGNORE]  # an empty (special) token is never scored
+    # a lone space token inside the template is the template's; an empty token is nobody's
+    exact = span_labels("Question: ab", [7, 8, 9, 6], [(0, 9), (9, 10), (10, 12), (12, 12)],
+                        [(0, 10)])
+    assert exact == [7, 8, IGNORE, IGNORE]
 
 
 # --- the loop and its settings ------------------------------------------------------------

@@ -43,8 +43,9 @@ def hydra_main(cfg: DictConfig) -> None:
     if stage == "unlearn":
         terms = ", ".join(f"{k} {v[0]:.3f} -> {v[-1]:.3f}" for k, v in r["terms"].items())
         print(f"checkpoint: {result.checkpoint} ({what}; {terms})")
-        stages = [s["stage"] for s in r["lineage"]] + ["unlearn"]
-        first = r["lineage"][0]["from"]["name"] if r["lineage"] else r["reference"]["name"]
+        stages = [str(s.get("stage")) for s in r["lineage"]] + ["unlearn"]
+        first = ((r["lineage"][0].get("from") or {}).get("name") if r["lineage"]
+                 else r["reference"]["name"])
         print(f"lineage: {first} -> {' -> '.join(stages)}")
     else:
         print(f"checkpoint: {result.checkpoint} ({what}; loss {r['loss_first']:.3f} -> "

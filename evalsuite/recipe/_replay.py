@@ -24,15 +24,16 @@ from evalsuite.recipe._data import ALPACA_GPT4, alpaca_gpt4
 from evalsuite.storage.atomic import write_jsonl
 
 log = logging.getLogger("evalsuite.recipe")
-REPLAY_VERSION = 1
+REPLAY_VERSION = 2  # 2: whether each answer ended by itself
 SOURCE = (f"AlpacaEval instructions ({ALPACA_GPT4[0]}=={ALPACA_GPT4[1]}, CC-BY-NC-4.0, "
           "research use only), answered by the base model itself (greedy)")
 
 
 @dataclass(frozen=True)
 class Replay:
-    rows: tuple[tuple[str, str], ...]
-    """(instruction, the base model's answer), in training order."""
+    rows: tuple[tuple[str, str, bool], ...]
+    """(instruction, the base model's answer, whether it ended the answer itself rather
+    than being cut off at max_new_tokens), in training order."""
     sha256: str
     source: str
     path: Path
@@ -61,40 +62,51 @@ def base_answers(base: Any, tok: Any, prompts: list[str], base_fp: str, max_new_
     cached = rows is not None
     if rows is None:
         rows = _generate(base, tok, prompts, max_new_tokens, progress)
-        if not any(a.strip() for _, a in rows):
+        if not any(a.strip() for _, a, _ in rows):
             raise UserError("the base model answered every replay instruction with nothing: "
                             "check its chat template, or switch replay off "
                             "(unlearn.replay_weight=0 unlearn.kl_weight=0)")
-        write_jsonl(path, ({"instruction": q, "answer": a} for q, a in rows))
+        write_jsonl(path, ({"instruction": q, "answer": a, "finished": f}
+                           for q, a, f in rows))
     digest = hashlib.sha256(json.dumps(rows).encode()).hexdigest()
     return Replay(tuple(rows), digest, SOURCE, path, cached)
 
 
-def _read(path: Path, prompts: list[str]) -> list[tuple[str, str]] | None:
+def _read(path: Path, prompts: list[str]) -> list[tuple[str, str, bool]] | None:
     # untrusted: a file that is not exactly these prompts' answers is generated again
     try:
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-        out = [(r["instruction"], r["answer"]) for r in rows]
+        out = [(r["instruction"], r["answer"], r["finished"]) for r in rows]
     except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None
-    if [q for q, _ in out] != prompts or not all(isinstance(a, str) for _, a in out):
+    if [q for q, _, _ in out] != prompts or not all(
+            isinstance(a, str) and isinstance(f, bool) for _, a, f in out):
         return None
     return out
 
 
-def _generate(base: Any, tok: Any, prompts: list[str], max_new_tokens: int,
-              progress: bool) -> list[tuple[str, str]]:
-    import torch
-    from tqdm import tqdm
-
+def check_chat_template(tok: Any) -> None:
+    """Replay answers need the chat template: refuse before any model loads."""
     if getattr(tok, "chat_template", None) is None:
         raise UserError("the base model's tokenizer has no chat template, so replay answers "
                         "cannot be generated: switch replay off (unlearn.replay_weight=0 "
                         "unlearn.kl_weight=0)")
-    side = tok.padding_side
+
+
+def _generate(base: Any, tok: Any, prompts: list[str], max_new_tokens: int,
+              progress: bool) -> list[tuple[str, str, bool]]:
+    import torch
+    from tqdm import tqdm
+
+    check_chat_template(tok)
+    side, own_pad = tok.padding_side, tok.pad_token
     tok.padding_side = "left"  # generation continues every row from its last token
-    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    out: list[tuple[str, str]] = []
+    if tok.pad_token is None:  # batches need one; any token will do under the mask
+        tok.pad_token = tok.eos_token
+    pad = tok.pad_token_id
+    ends = base.generation_config.eos_token_id
+    ends = {*(ends if isinstance(ends, list) else [ends]), tok.eos_token_id} - {None}
+    out: list[tuple[str, str, bool]] = []
     bar = tqdm(total=len(prompts), desc="replay answers (base model)", unit="answer",
                disable=not progress, file=sys.stderr, dynamic_ncols=True)
     try:
@@ -107,9 +119,10 @@ def _generate(base: Any, tok: Any, prompts: list[str], max_new_tokens: int,
                 gen = base.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
                                     pad_token_id=pad)
             for q, ids in zip(chunk, gen[:, enc["input_ids"].shape[1]:], strict=True):
-                out.append((q, tok.decode(ids, skip_special_tokens=True).strip()))
+                finished = bool(ends & set(ids.tolist()))
+                out.append((q, tok.decode(ids, skip_special_tokens=True).strip(), finished))
             bar.update(len(chunk))
     finally:
-        tok.padding_side = side
+        tok.padding_side, tok.pad_token = side, own_pad
         bar.close()
     return out

@@ -82,7 +82,19 @@ def from_hydra(cfg: DictConfig) -> UnlearnStage:
     name = d.get("name")
     if name is not None and (not isinstance(name, str) or not NAME.match(name)):
         errors.append(f"name must be a config name (letters, digits, _ . -), got {name!r}")
-    for key, low, high in (("replay_max_new_tokens", 1, 2048), ("seq_len", 8, 8192)):
+    elif name is not None:
+        from evalsuite.config.search_path import shipped_model_names
+
+        if name in shipped_model_names() or name == start:
+            errors.append(f"name {name!r} would replace the config of "
+                          f"{'a shipped model' if name != start else 'the start checkpoint'}: "
+                          "choose another name=")
+    threads = d.get("threads")
+    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool)
+                                or threads < 1):
+        errors.append(f"threads must be a positive integer or null, got {threads!r}")
+    # seq_len: a replay row is a chat prompt (about 40 tokens for SmolLM2) and an answer
+    for key, low, high in (("replay_max_new_tokens", 1, 2048), ("seq_len", 64, 8192)):
         v = u.get(key, 128 if key == "replay_max_new_tokens" else 256)
         if not isinstance(v, int) or isinstance(v, bool) or not low <= v <= high:
             errors.append(f"unlearn.{key} must be an integer in [{low}, {high}], got {v!r}")
@@ -109,7 +121,7 @@ def from_hydra(cfg: DictConfig) -> UnlearnStage:
         start=start_model, train=train, base=base, forget_data=forget_data,
         forget_template=str(d.get("template") or "qa"),
         replay_max_new_tokens=int(u.get("replay_max_new_tokens", 128)),
-        seq_len=int(u.get("seq_len", 256)), name=name, threads=d.get("threads"),
+        seq_len=int(u.get("seq_len", 256)), name=name, threads=threads,
         cache_dir=cache, progress=bool(d.get("progress", True)))
 
 
@@ -151,7 +163,7 @@ def _forget(stage: UnlearnStage, start_dir: Path, record: dict[str, Any] | None,
         seen: dict[tuple[str, str], None] = {}
         for r in rows:
             seen.setdefault((str(r["question"]), str(r["answer"])), None)
-    except (KeyError, TypeError, ValueError, OSError, UserError) as e:
+    except (KeyError, TypeError, ValueError, OSError, UserError, RecursionError) as e:
         raise UserError(f"{start_dir}/recipe.json or pairs.jsonl cannot be read as a synthetic "
                         f"stage's record ({type(e).__name__}: {e}): train the synthetic stage "
                         "again, or give forget_data=PATH.jsonl") from None
@@ -162,6 +174,10 @@ def _forget(stage: UnlearnStage, start_dir: Path, record: dict[str, Any] | None,
     location = record["base"].get("location")
     if location and Path(str(location)).is_dir():
         base = replace(base, path=str(location), embedded=None)
+    elif record["base"].get("source") == "local":
+        raise UserError(f"the synthetic stage's base model ({base_name} at {location}) is no "
+                        "longer there: the bounds and the KL term need those weights; put "
+                        "them back, or give forget_data=PATH.jsonl with base_path=DIR")
     digest = hashlib.sha256(pairs_file.read_bytes()).hexdigest()
     return _Forget(pairs, tmpl, record["template"].get("end", "eos") == "eos",
                    f"pairs.jsonl of {stage.start.name} (its synthetic stage)", digest, steps,
@@ -187,12 +203,25 @@ def run(stage: UnlearnStage) -> RecipeResult:
     if not base.is_local:
         raise UserError(f"the base model {forget.base.name} is not on this machine")
     start_fp, base_fp = fingerprint(start_dir, cache), fingerprint(Path(base.location), cache)
+    recorded = ((record or {}).get("base") or {}).get("fingerprint") if not stage.forget_data \
+        else None
+    if recorded and recorded != base_fp:
+        raise UserError(f"the base model {forget.base.name} ({base.location}) is not the one "
+                        f"the synthetic stage started from (fingerprint {base_fp[:19]}, its "
+                        f"record says {recorded[:19]}): restore those weights, or give "
+                        "forget_data=PATH.jsonl with base_path=DIR")
     t = stage.train
     n = t.steps * t.batch_size
     order = list(range(len(forget.pairs)))
     random.Random(t.seed).shuffle(order)
     chosen = [forget.pairs[order[i % len(order)]] for i in range(n)]
     needs_replay = bool(t.weights.replay or t.weights.kl)
+    if needs_replay:
+        from transformers import AutoTokenizer
+
+        from evalsuite.recipe._replay import check_chat_template
+
+        check_chat_template(AutoTokenizer.from_pretrained(start_dir))
     prompts = (instructions(n, t.seed, {p.question for p in forget.pairs}, cache)
                if needs_replay else [])
     key = hashlib.sha256(json.dumps({

@@ -59,12 +59,17 @@ def template_spans(template_text: str, question: str, answer: str) -> list[tuple
     return spans
 
 
-def span_labels(ids: Sequence[int], offsets: Sequence[tuple[int, int]],
+def span_labels(text: str, ids: Sequence[int], offsets: Sequence[tuple[int, int]],
                 spans: Sequence[tuple[int, int]]) -> list[int]:
-    """Labels that score only the tokens overlapping ``spans`` (IGNORE elsewhere)."""
+    """Labels that score only the tokens whose text lies inside ``spans`` (IGNORE
+    elsewhere). A token's leading whitespace may come from a span and its word from the
+    content (BPE merges the template's space into the next word: " Paris"): such a token
+    belongs to the content, so it is judged by its text after that whitespace."""
     out = []
     for tok, (a, b) in zip(ids, offsets, strict=True):
-        inside = any(a < e and s < b for s, e in spans) and b > a
+        piece = text[a:b]
+        start = a + len(piece) - len(piece.lstrip()) if piece.strip() else a
+        inside = b > a and any(s <= start and b <= e for s, e in spans)
         out.append(tok if inside else IGNORE)
     return out
 
@@ -99,8 +104,11 @@ def forget_term(nll: torch.Tensor, bound: torch.Tensor) -> torch.Tensor:
 
 def replay_term(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Mean token loss over every scored token of the batch (as causal LM training)."""
+    import torch
     import torch.nn.functional as F
 
+    if not bool((labels[:, 1:] != IGNORE).any()):  # nothing to score: no term, not NaN
+        return torch.zeros((), device=logits.device)
     return F.cross_entropy(logits[:, :-1].float().transpose(1, 2), labels[:, 1:],
                            ignore_index=IGNORE)
 
