@@ -191,6 +191,8 @@ def run(stage: UnlearnStage) -> RecipeResult:
     from evalsuite.storage.fingerprint import fingerprint
 
     cache = cache_dir(stage.cache_dir)
+    if not stage.forget_data and not (stage.start.path and stage.start.embedded is None):
+        _forget(stage, Path("."), None, cache)  # no trained weights, no record: refused now
     start = resolve(stage.start, cache)
     if not start.is_local:
         raise UserError(f"start={stage.start.name} is not a local checkpoint: unlearning "
