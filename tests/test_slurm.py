@@ -84,8 +84,11 @@ def _start(*args: str, tmp: Path) -> subprocess.Popen:
     env = {**os.environ, "HYDRA_FULL_ERROR": "0", "OMP_NUM_THREADS": "1",
            "EVALSUITE_REQUEST_CACHE_DIR": str(tmp / "requests"),
            "EVALSUITE_SLURM_POLL_S": "0.3"}
+    # Ctrl-C as a terminal sends it, even when this test runs where SIGINT is ignored (a
+    # background job of a script inherits SIG_IGN, and Python then never raises on it)
     return subprocess.Popen([sys.executable, "-m", "evalsuite", *args], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _wait_for(what, timeout: float, proc: subprocess.Popen | None = None):
@@ -212,14 +215,15 @@ def test_a_held_array_is_reported_while_waiting_and_ctrl_c_cancels_it(
         return next((ln for ln in list(seen)
                      if "pending (JobHeldUser) and will not start by waiting" in ln), None)
 
-    told = _wait_for(reported, 120, proc)
-    assert "scontrol release" in told and "Ctrl-C cancels the array" in told
-    array = told.split("SLURM jobs ")[1].split("_")[0]
-    proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=120)
-    reader.join(timeout=30)
-    out, err = "".join(seen), proc.stderr.read()
+    array = None
     try:
+        told = _wait_for(reported, 120, proc)
+        assert "scontrol release" in told and "Ctrl-C cancels the array" in told
+        array = told.split("SLURM jobs ")[1].split("_")[0]
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=120)
+        reader.join(timeout=30)
+        out, err = "".join(seen), proc.stderr.read()
         assert proc.returncode == 130, err[-3000:]
         assert "Traceback" not in out + err, err[-3000:]
         (line,) = _lines(err)
@@ -233,7 +237,10 @@ def test_a_held_array_is_reported_while_waiting_and_ctrl_c_cancels_it(
                                    "(2 jobs not ended)"), line
             assert sorted(_queue(array)) == [f"{array}_0|PENDING", f"{array}_1|PENDING"]
     finally:
-        subprocess.run(["scancel", array], timeout=30)
+        if proc.poll() is None:  # a failed check must not leave the command waiting
+            proc.kill()
+        if array:
+            subprocess.run(["scancel", array], timeout=30)
 
 
 # --- the README's cluster examples, as written ------------------------------------------------
