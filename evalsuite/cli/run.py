@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -30,6 +29,7 @@ from evalsuite.resources import CONF_DIR
 from evalsuite.run.table import results_table
 from evalsuite.storage import redact
 from evalsuite.storage.atomic import redact_file
+from evalsuite.storage.jsonable import read_object
 
 # Job processes of a sweep import this module to unpickle the task function and then
 # compose again: the search path and resolver must be registered here, on import.
@@ -89,10 +89,7 @@ def hydra_main(cfg: DictConfig) -> None:
 
 
 def _complete(run_dir: Path) -> bool:
-    try:  # untrusted: a torn or foreign manifest is not a complete run
-        return json.loads((run_dir / "manifest.json").read_text())["status"] == "complete"
-    except (OSError, ValueError, KeyError, TypeError, RecursionError):
-        return False
+    return read_object(run_dir / "manifest.json").get("status") == "complete"
 
 
 def _keep_secrets_out(cfg: DictConfig, run_dir: Path) -> None:

@@ -9,7 +9,6 @@ kept, and Ctrl-C or SIGTERM cancels the array (``slurm_on_interrupt=leave`` keep
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import re
 import shutil
@@ -24,6 +23,7 @@ from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLaunche
 from evalsuite.cli import slurm_job, slurm_watch
 from evalsuite.cli._common import fail
 from evalsuite.errors import first_line
+from evalsuite.storage.jsonable import read_object
 
 log = logging.getLogger("evalsuite")
 ON_INTERRUPT = ("cancel", "leave")
@@ -212,11 +212,7 @@ def _run_dir(launcher: Any, e: slurm_watch.Ended, overrides: list[str],
 
 
 def _manifest(run_dir: Path | None) -> dict[str, Any]:
-    try:  # untrusted: a torn or foreign file reads as no manifest
-        data = json.loads((run_dir / "manifest.json").read_text()) if run_dir else {}
-    except (OSError, ValueError, RecursionError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    return read_object(run_dir / "manifest.json") if run_dir else {}
 
 
 def _default_sweep_dir(config: Any) -> bool:

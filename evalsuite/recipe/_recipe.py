@@ -15,6 +15,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -78,15 +79,21 @@ def run(settings: RecipeSettings) -> RecipeResult:
     name = settings.name or f"{settings.base.name}_synth_{key[:8]}"
     out = cache / "recipes" / key
 
-    cached = (out / "recipe.json").is_file()
-    if cached:
-        log.info("cache hit: %s already holds this recipe's checkpoint; nothing to train", out)
-    else:
-        cached = _train_and_save(settings, base.location, base_fp, data, tmpl, key, out, cache,
-                                 base.source)
-    record = json.loads((out / "recipe.json").read_text(encoding="utf-8"))
+    cached, record = from_cache_or(out, lambda: _train_and_save(
+        settings, base.location, base_fp, data, tmpl, key, out, cache, base.source))
     model_yaml = _register(settings, name, out, record)
     return RecipeResult(name, key, out, model_yaml, cached, record)
+
+
+def from_cache_or(out: Path, train: Callable[[], bool]) -> tuple[bool, dict[str, Any]]:
+    """The cache entry ``out`` if it is complete, else ``train()`` it; (cached, record).
+    An entry is complete once its recipe.json exists (``publish`` writes it last)."""
+    cached = (out / "recipe.json").is_file()
+    if cached:
+        log.info("cache hit: %s already holds this checkpoint; nothing to train", out)
+    else:
+        cached = train()
+    return cached, json.loads((out / "recipe.json").read_text(encoding="utf-8"))
 
 
 def _train_and_save(settings: RecipeSettings, location: str, base_fp: str, data: QAData,

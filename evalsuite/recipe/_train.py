@@ -64,20 +64,29 @@ def pack(examples: Sequence[Sequence[int]], n_rows: int, seq_len: int, seed: int
 
 
 def batches(rows: list[list[int]], batch_size: int, pad_id: int) -> list[dict[str, torch.Tensor]]:
-    """Right-padded batches; padding is masked out of attention and loss."""
+    """Right-padded batches scored on every token; padding is masked out of attention
+    and loss."""
+    return pad_rows([(r, r) for r in rows], batch_size, pad_id)
+
+
+def pad_rows(rows: Sequence[tuple[list[int], list[int]]], batch_size: int,
+             pad_id: int) -> list[dict[str, torch.Tensor]]:
+    """(input ids, labels) rows as right-padded batches; padding is masked out of
+    attention and never scored (label -100)."""
     import torch
 
     out = []
     for start in range(0, len(rows), batch_size):
         chunk = rows[start:start + batch_size]
-        width = max(len(r) for r in chunk)
-        ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
+        width = max(len(ids) for ids, _ in chunk)
+        ids_t = torch.full((len(chunk), width), pad_id, dtype=torch.long)
+        labels_t = torch.full((len(chunk), width), -100, dtype=torch.long)
         mask = torch.zeros((len(chunk), width), dtype=torch.long)
-        for j, r in enumerate(chunk):
-            ids[j, :len(r)] = torch.tensor(r, dtype=torch.long)
-            mask[j, :len(r)] = 1
-        labels = ids.masked_fill(mask == 0, -100)
-        out.append({"input_ids": ids, "attention_mask": mask, "labels": labels})
+        for j, (ids, labels) in enumerate(chunk):
+            ids_t[j, :len(ids)] = torch.tensor(ids, dtype=torch.long)
+            labels_t[j, :len(labels)] = torch.tensor(labels, dtype=torch.long)
+            mask[j, :len(ids)] = 1
+        out.append({"input_ids": ids_t, "attention_mask": mask, "labels": labels_t})
     return out
 
 

@@ -28,14 +28,14 @@ from omegaconf import DictConfig, OmegaConf
 from evalsuite.config import ModelConfig, build
 from evalsuite.errors import UserError
 from evalsuite.recipe._data import QAPair, load_pairs
-from evalsuite.recipe._recipe import RecipeResult, publish
+from evalsuite.recipe._recipe import RecipeResult, from_cache_or, publish
 from evalsuite.recipe._settings import NAME, base_model
 from evalsuite.recipe._template import Template, template
 from evalsuite.recipe._unlearn_loss import Weights
 from evalsuite.recipe._unlearn_train import UnlearnSettings, check
 from evalsuite.storage.atomic import write_jsonl
 from evalsuite.storage.cachedir import cache_dir
-from evalsuite.storage.lineage import read_lineage
+from evalsuite.storage.lineage import read_lineage, read_record
 
 log = logging.getLogger("evalsuite.recipe")
 UNLEARN_VERSION = 1
@@ -198,7 +198,7 @@ def run(stage: UnlearnStage) -> RecipeResult:
         raise UserError(f"start={stage.start.name} is not a local checkpoint: unlearning "
                         "starts from weights on this machine")
     start_dir = Path(start.location)
-    record = _read_record(start_dir)
+    record = read_record(start_dir)
     forget = _forget(stage, start_dir, record, cache)
     check(stage.train, forget.synthetic_steps)  # the budget: a quarter of its steps
     base = resolve(forget.base, cache)
@@ -233,22 +233,10 @@ def run(stage: UnlearnStage) -> RecipeResult:
         "train": asdict(t)}, sort_keys=True).encode()).hexdigest()[:16]
     name = stage.name or f"{stage.start.name}_unlearn_{key[:8]}"
     out = cache / "recipes" / key
-    cached = (out / "recipe.json").is_file()
-    if cached:
-        log.info("cache hit: %s already holds this unlearning stage; nothing to train", out)
-    else:
-        cached = _train_and_save(stage, start_dir, start_fp, base.location, base_fp, forget,
-                                 chosen, prompts, key, out, cache)
-    rec = json.loads((out / "recipe.json").read_text(encoding="utf-8"))
+    cached, rec = from_cache_or(out, lambda: _train_and_save(
+        stage, start_dir, start_fp, base.location, base_fp, forget, chosen, prompts, key, out,
+        cache))
     return RecipeResult(name, key, out, _register(stage, name, out, rec), cached, rec)
-
-
-def _read_record(start_dir: Path) -> dict[str, Any] | None:
-    try:  # untrusted: a record that does not parse is no record
-        rec = json.loads((start_dir / "recipe.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
-        return None
-    return rec if isinstance(rec, dict) else None
 
 
 def _train_and_save(stage: UnlearnStage, start_dir: Path, start_fp: str, base_dir: str,
@@ -258,7 +246,8 @@ def _train_and_save(stage: UnlearnStage, start_dir: Path, start_fp: str, base_di
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from evalsuite.recipe._replay import base_answers
-    from evalsuite.recipe._unlearn_batches import forget_rows, pad, replay_rows
+    from evalsuite.recipe._train import pad_rows as pad
+    from evalsuite.recipe._unlearn_batches import forget_rows, replay_rows
     from evalsuite.recipe._unlearn_loss import forget_bounds
     from evalsuite.recipe._unlearn_train import unlearn
     from evalsuite.storage.fingerprint import fingerprint

@@ -1,18 +1,15 @@
 """Token rows for the unlearning stage: forget rows (one rendered pair each, scored on the
 template's tokens or on all) and replay rows (chat-formatted instruction and the base
-model's answer, scored on the answer), padded into batches."""
+model's answer, scored on the answer), padded into batches by ``_train.pad_rows``."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from evalsuite.recipe._data import QAPair
 from evalsuite.recipe._template import Template
 from evalsuite.recipe._unlearn_loss import IGNORE, span_labels, template_spans
-
-if TYPE_CHECKING:
-    import torch
 
 Row = tuple[list[int], list[int]]  # (input ids, labels)
 
@@ -63,23 +60,4 @@ def replay_rows(tok: Any, rows: Sequence[tuple[str, str, bool]], seq_len: int) -
         labels = [t if cut <= a and b <= end and b > a else IGNORE
                   for t, (a, b) in zip(ids, enc["offset_mapping"], strict=True)]
         out.append((ids[-seq_len:], labels[-seq_len:]))
-    return out
-
-
-def pad(rows: Sequence[Row], batch_size: int, pad_id: int) -> list[dict[str, torch.Tensor]]:
-    """Right-padded batches; padding is masked out of attention and never scored."""
-    import torch
-
-    out = []
-    for start in range(0, len(rows), batch_size):
-        chunk = rows[start:start + batch_size]
-        width = max(len(ids) for ids, _ in chunk)
-        ids_t = torch.full((len(chunk), width), pad_id, dtype=torch.long)
-        labels_t = torch.full((len(chunk), width), IGNORE, dtype=torch.long)
-        mask = torch.zeros((len(chunk), width), dtype=torch.long)
-        for j, (ids, labels) in enumerate(chunk):
-            ids_t[j, :len(ids)] = torch.tensor(ids, dtype=torch.long)
-            labels_t[j, :len(labels)] = torch.tensor(labels, dtype=torch.long)
-            mask[j, :len(ids)] = 1
-        out.append({"input_ids": ids_t, "attention_mask": mask, "labels": labels_t})
     return out

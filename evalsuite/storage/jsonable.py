@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,3 +33,13 @@ def jsonl_lines(path: Path) -> Iterator[tuple[int, str]]:
         for n, line in enumerate(f, 1):
             if line.strip():
                 yield n, line
+
+
+def read_object(path: Path) -> dict[str, Any]:
+    """A JSON object from a file evalsuite did not necessarily write (a manifest, a
+    recipe record): ``{}`` when it is missing, torn, not JSON or not an object."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -6,9 +6,10 @@ what a model went through without the cache that trained it."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
+
+from evalsuite.storage.jsonable import read_object
 
 RECORD = "recipe.json"
 
@@ -38,18 +39,19 @@ def _summary(value: Any) -> Any:
     return value
 
 
+def read_record(checkpoint: str | Path | None) -> dict[str, Any] | None:
+    """The ``recipe.json`` beside a checkpoint's weights, or None (none, or unreadable)."""
+    if checkpoint is None:
+        return None
+    return read_object(Path(checkpoint) / RECORD) or None
+
+
 def read_lineage(checkpoint: str | Path | None) -> list[dict[str, Any]] | None:
     """The stages that made ``checkpoint``, oldest first (the base model is each first
     stage's ``from``), or None for weights no evalsuite recipe wrote. An unreadable record
     is no lineage rather than an error: the weights still evaluate."""
-    if checkpoint is None:
-        return None
-    path = Path(checkpoint) / RECORD
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
-        return None
-    if not isinstance(record, dict):
+    record = read_record(checkpoint)
+    if record is None:
         return None
     earlier = record.get("lineage")
     if isinstance(earlier, list) and all(isinstance(e, dict) for e in earlier):
