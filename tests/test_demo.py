@@ -178,6 +178,70 @@ def test_negative_control_at_small_size_with_the_real_model(tmp_path):
     assert json.loads((out / "controls.json").read_text())["checks"] == record["checks"]
 
 
+@pytest.mark.slow
+def test_positive_demo_at_small_size_tells_both_halves_with_the_real_model(tmp_path):
+    # The README's setup runs this very demo (same runs/demo and cache): in CI every step
+    # is reused here and only the comparison runs again; on a fresh checkout it trains
+    # and evaluates all three checkpoints (about 8 minutes).
+    require_vllm()
+    from evalsuite.report import load_drift
+    from evalsuite.schema import read_manifest
+
+    out = tmp_path / "report"
+    r = _demo("size=small", "backend=vllm", f"out={out}")
+    assert r.returncode == 0, r.stderr[-3000:]
+    drift = load_drift(out)
+    assert list(drift["comparisons"]) == ["synthetic_qa", "synthetic_qa+unlearn"]
+    rec = drift["remedies"]["synthetic_qa+unlearn"]
+    assert rec["treated"] == "synthetic_qa" and rec["n_samples"]["ifeval_offline"] == 50
+    inst = next(m for m in rec["metrics"] if m["metric"] == "inst_level_strict_acc")
+    assert inst["baseline"] == pytest.approx(
+        drift["comparisons"]["synthetic_qa"]["tasks"]["ifeval_offline"]["metrics"][
+            "inst_level_strict_acc"]["baseline"])
+    # the third run is the unlearned checkpoint, and its manifest says so
+    third = read_manifest(REPO / drift["candidates"][1]["path"])
+    assert [s["stage"] for s in third.model.lineage] == ["synthetic", "unlearn"]
+    record = json.loads((out / "controls.json").read_text())
+    assert record["control"] == "positive" and record["remedy"]["control"] == "remedy"
+    assert [c["name"] for c in record["remedy"]["checks"]] == [
+        "template pattern rate fell", "instruction-level IFEval drop recovered",
+        "benchmark average kept"]
+    assert record["demo"]["unlearn_model"].startswith(record["demo"]["recipe_model"])
+    md = (out / "report.md").read_text()
+    assert "## Controls" in md and "The remedy control" in md and "figures/remedy.png" in md
+    assert "remedy control (synthetic_qa+unlearn)" in r.stdout
+
+
+@pytest.mark.slow
+def test_the_ablation_sweep_is_one_command_with_the_real_model(tmp_path):
+    # all three terms is the small demo's own remedy: reused from the setup's demo (or the
+    # test above); forgetting alone is trained (4 steps, no replay) and evaluated here
+    require_vllm()
+    out = tmp_path / "ablation"
+    r = _demo("-m", "size=small", "backend=vllm", "ablation=forget,all", f"out={out}")
+    assert r.returncode == 0, r.stderr[-3000:]
+    md = (out / "ablation.md").read_text()
+    rows = [x for x in md.splitlines() if x.startswith("| forget")]
+    assert [x.split("|")[1].strip() for x in rows] == ["forget", "forget + replay + kl"], md
+    assert f"ablation: {out / 'ablation.md'}" in r.stdout
+    for name, weights in (("forget", (1.0, 0.0, 0.0)), ("all", (1.0, 1.0, 1.0))):
+        record = json.loads((out / name / "controls.json").read_text())
+        assert record["demo"]["ablation"] == name
+        u = record["demo"]["unlearn"]
+        assert (u["forget_weight"], u["replay_weight"], u["kl_weight"]) == weights
+        assert (out / name / "report.md").is_file()
+    keys = {json.loads((out / n / "controls.json").read_text())["demo"]["unlearn_key"]
+            for n in ("forget", "all")}
+    assert len(keys) == 2  # two different checkpoints
+
+
+def test_the_demo_sweep_refuses_what_it_cannot_do():
+    r = _demo("-m", "ablation=forget,all", "hydra/launcher=joblib")
+    assert r.returncode == 2 and "run one after another" in r.stderr.strip().splitlines()[-1]
+    r = _demo("ablation=forget", "control=negative")
+    assert r.returncode == 2 and "needs control=positive" in r.stderr.strip().splitlines()[-1]
+
+
 def test_a_drop_too_small_for_the_sample_is_inconclusive_not_failed(stored):
     # a real comparison where the template shows and instruction following did not drop:
     # whether the missed drop fails the control depends on the minimum detectable effect

@@ -120,8 +120,9 @@ def hydra_main(cfg: DictConfig) -> None:
         elif isinstance(names, str):
             raise UserError("names must be a list, baseline first: names=[base,tuned]")
         rules = _gate_rules(cfg)
+        remedies = _remedies(cfg)
         runs = _load(cfg, baseline, cands)
-        drift = compare(runs[0], runs[1:], settings, names=names)
+        drift = compare(runs[0], runs[1:], settings, names=names, remedies=remedies)
         if rules:  # before anything is written: a misspelt gate is bad input
             drift["gate"] = gate.summary(rules, gate.check(drift, rules, _directions(runs)))
     except UserError as e:
@@ -177,6 +178,18 @@ def _load(cfg: DictConfig, baseline: str, cands: list[str]) -> list[Run]:
 def _plain(node: Any) -> Any:
     return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) \
         else node
+
+
+def _remedies(cfg: DictConfig) -> dict[str, str]:
+    """remedy={REMEDY:TREATED}: candidate labels (names= or the model names)."""
+    value = _plain(cfg.get("remedy"))
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not value or not all(
+            isinstance(v, str | int) and not isinstance(v, bool) for v in value.values()):
+        raise UserError(f"remedy must map a remedy's name to the candidate it started from, "
+                        f"e.g. remedy={{unlearn:synthetic_qa}}; got {value!r}")
+    return {str(k): str(v) for k, v in value.items()}
 
 
 def _gate_rules(cfg: DictConfig) -> list[gate.Rule]:
@@ -245,6 +258,17 @@ def _write(cfg: DictConfig, out: Path, drift: dict[str, Any],
                       f"p={_num(r['p_value'], '.3g')}{mark}")
         for w in comp["warnings"]:
             print(f"  warning: {w}")
+    for name, rec in drift.get("remedies", {}).items():
+        print(f"{name}, remedy of {rec['treated']}: share of each loss recovered, "
+              "of each gain kept")
+        for r in rec["metrics"]:
+            if r["kind"] == "unchanged":
+                continue
+            share = _num(r["share"], ".0%")
+            iv = (f" [{_num(r['share_ci'][0], '.0%')}, {_num(r['share_ci'][1], '.0%')}]"
+                  if r["estimable"] else " (no interval: the change itself was not shown)")
+            print(f"  {r['task']:<24} {r['metric']:<28} "
+                  f"{'recovered' if r['kind'] == 'lost' else 'kept'} {share}{iv}")
     print(f"drift: {out / 'drift.json'}")
     if cfg.get("junit") and "gate" in drift:
         from evalsuite.report.junit import write_junit

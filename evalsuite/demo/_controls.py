@@ -217,3 +217,71 @@ def sampling_happened(drift: dict[str, Any], candidate: str) -> Check:
     return Check("the two runs' responses differ", bool(moved),
                  f"unigram JSD > 0 in {', '.join(moved)}" if moved
                  else "the responses are identical: was sampling on?")
+
+
+REMEDY_METRIC = "inst_level_strict_acc"
+
+
+def remedy(drift: dict[str, Any], name: str) -> Verdict:
+    """The remedy control (drift.json's ``remedies[name]``), against the checkpoint it
+    started from: (a) a template pattern's rate fell significantly, (b) a significant
+    share of the instruction-level IFEval drop came back (the share's interval above 0),
+    (c) the benchmark average stayed inside the treated checkpoint's interval.
+
+    (a) and (b) are inconclusive, not failed, where the treated checkpoint showed nothing
+    to undo (no pattern rose significantly; a drop whose own interval holds 0)."""
+    rec = drift["remedies"][name]
+    treated = rec["treated"]
+    alpha = float(drift["settings"]["alpha"])
+    v = Verdict("remedy", name)
+
+    fell = [p for p in rec.get("patterns", []) if p.get("significant")
+            and p["remedy"] < p["treated"]]
+    rose = [p for p in pattern_tests(drift["comparisons"][treated], alpha)
+            if p["significant"] and p["delta"] > 0]
+    if fell:
+        best = min(fell, key=lambda p: p["p_holm"])
+        detail = (f"{best['task']} {best['pattern']} {best['treated']:.1%} ({treated}) -> "
+                  f"{best['remedy']:.1%} (Holm p {_fmt_p(best['p_holm'])}; "
+                  f"{best['baseline']:.1%} in the baseline)")
+    elif not rose:
+        detail = f"no template pattern rose significantly in {treated}: nothing to lower"
+    else:
+        worst = max(rose, key=lambda p: p["candidate"])
+        now = next((p for p in rec.get("patterns", []) if p["task"] == worst["task"]
+                    and p["pattern"] == worst["pattern"]), None)
+        detail = (f"no template pattern fell significantly; {worst['task']} "
+                  f"{worst['pattern']} {worst['candidate']:.1%} -> "
+                  + (f"{now['remedy']:.1%} (Holm p {_fmt_p(now['p_holm'])})" if now else "?"))
+    v.checks.append(Check("template pattern rate fell", bool(fell), detail,
+                          inconclusive=not fell and not rose))
+
+    rows = [r for r in rec.get("metrics", []) if r["metric"] == REMEDY_METRIC]
+    if not rows:
+        v.checks.append(Check("instruction-level IFEval drop recovered", False,
+                              f"no {REMEDY_METRIC} in the three runs"))
+    else:
+        r = rows[0]
+        lo, hi = r.get("share_ci") or (None, None)
+        got = r["kind"] == "lost" and r.get("estimable") and lo is not None and lo > 0
+        nothing = r["kind"] != "lost" or not r.get("estimable")
+        detail = (f"{r['task']} {REMEDY_METRIC} {r['baseline']:.3f} -> {r['treated']:.3f} "
+                  f"({treated}) -> {r['remedy']:.3f}")
+        if nothing:
+            detail += f": {treated}'s drop has an interval that holds 0, nothing to recover"
+        elif lo is not None and hi is not None:
+            detail += f"; recovered {r['share']:.0%} of the drop [{lo:.0%}, {hi:.0%}]"
+        v.checks.append(Check("instruction-level IFEval drop recovered", bool(got), detail,
+                              inconclusive=bool(nothing)))
+
+    avg = rec.get("benchmark_average")
+    if avg is None:
+        v.checks.append(Check("benchmark average kept", False, "no benchmark in the runs"))
+    else:
+        lo, hi = avg["treated_ci"]
+        v.checks.append(Check(
+            "benchmark average kept", bool(avg.get("remedy_within_treated_ci")),
+            f"{avg['baseline']:.3f} -> {avg['treated']:.3f} ({treated}, interval "
+            f"[{lo:.3f}, {hi:.3f}]) -> {avg['remedy']:.3f} over {len(avg['tasks'])} "
+            "benchmarks"))
+    return v

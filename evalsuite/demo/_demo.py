@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,8 @@ from evalsuite.storage.atomic import write_json, write_text
 from evalsuite.storage.cachedir import cache_dir
 
 CONTROLS = ("positive", "negative")
-NAMES = {"positive": ["base", "synthetic_qa"], "negative": ["seed_a", "seed_b"]}
+NAMES = {"positive": ["base", "synthetic_qa", "synthetic_qa+unlearn"],
+         "negative": ["seed_a", "seed_b"]}
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,12 @@ class DemoSettings:
     min_auc: float
     auc_tolerance: float
     expected_drop: float = 0.05
+    unlearn: dict[str, Any] = field(default_factory=dict)
+    """conf/recipe.yaml's unlearn.* settings for the third checkpoint."""
+    remedy: bool = True
+    """Train and evaluate the third checkpoint (the paper's remedy)."""
+    ablation: str | None = None
+    """The remedy's term set in an ablation sweep (conf/ablation/NAME.yaml)."""
 
 
 def _strs(value: Any, key: str) -> list[str]:
@@ -70,8 +77,21 @@ def from_hydra(cfg: DictConfig, size: str, backend: str | None = None) -> DemoSe
     temperature = neg.get("temperature")
     if not isinstance(temperature, int | float) or not temperature > 0:
         raise UserError(f"negative.temperature must be above 0 (sampling), got {temperature!r}")
+    unlearn = d.get("unlearn") or {}
+    if not isinstance(unlearn, dict):
+        raise UserError("unlearn must be a mapping of conf/recipe.yaml's unlearn keys, e.g. "
+                        "unlearn.steps=10")
+    remedy = d.get("remedy", True)
+    if not isinstance(remedy, bool):
+        raise UserError(f"remedy must be true or false, got {remedy!r}")
+    ablation = d.get("ablation")
+    if ablation is not None and (control != "positive" or not remedy):
+        raise UserError(f"ablation={ablation} varies the remedy: it needs control=positive "
+                        "and remedy=true")
     out = d.get("out")
-    if out is None:
+    if ablation is not None:  # one report per job, beside each other
+        out = f"{out or 'reports/ablation' + ('' if size == 'full' else f'_{size}')}/{ablation}"
+    elif out is None:
         out = "reports/" + ("demo" if control == "positive" else "negative_control") + (
             "" if size == "full" else f"_{size}")
     return DemoSettings(
@@ -83,6 +103,7 @@ def from_hydra(cfg: DictConfig, size: str, backend: str | None = None) -> DemoSe
         seeds=list(seeds), min_auc=float(d.get("min_auc", 0.65)),
         auc_tolerance=float(d.get("auc_tolerance", 0.1)),
         expected_drop=_fraction(d.get("expected_drop", 0.05), "expected_drop"),
+        unlearn=unlearn, remedy=remedy, ablation=ablation,
     )
 
 
@@ -104,6 +125,32 @@ def recipe_settings(s: DemoSettings) -> Any:
     return recipe_from_hydra(merged)  # type: ignore[arg-type]
 
 
+def unlearn_settings(s: DemoSettings, start: str) -> Any:
+    """The unlearning stage from ``start`` with the demo's unlearn.* settings, validated
+    by the recipe (ranges, weights; the budget once the synthetic record is read)."""
+    from evalsuite.recipe._unlearn import from_hydra as unlearn_from_hydra
+
+    base = OmegaConf.load(PACKAGE_CONF_DIR / "recipe.yaml")
+    for key in ("defaults", "hydra"):
+        base.pop(key, None)
+    merged = OmegaConf.merge(base, {"base": s.base, "cache_dir": s.cache_dir,
+                                    "stage": "unlearn", "start": start},
+                             {"unlearn": s.unlearn})
+    return unlearn_from_hydra(merged)  # type: ignore[arg-type]
+
+
+def check(s: DemoSettings) -> None:
+    """Every setting the demo will use, refused in one line before anything runs."""
+    if s.control != "positive":
+        return
+    recipe = recipe_settings(s)
+    if s.remedy:
+        from evalsuite.recipe._unlearn_train import check as check_unlearn
+
+        # the base model stands in for the checkpoint that does not exist yet
+        check_unlearn(unlearn_settings(s, s.base).train, recipe.train.steps)
+
+
 def _common(s: DemoSettings) -> list[str]:
     args = [f"backend={s.backend}", *s.eval]
     if s.cache_dir is not None:
@@ -112,31 +159,44 @@ def _common(s: DemoSettings) -> list[str]:
 
 
 def run(s: DemoSettings) -> dict[str, Any]:
+    check(s)
     started = time.perf_counter()
     if s.control == "positive":
         runs, key_extra = _positive_runs(s)
     else:
         runs, key_extra = _negative_runs(s)
-    tmp = _steps.compare(runs[0], runs[1], NAMES[s.control], s.out, ["embeddings=true"])
+    names = NAMES[s.control][:len(runs)]
+    extra = ["embeddings=true"]
+    if len(runs) == 3:  # the remedy, also against the checkpoint it started from
+        extra.append(f"remedy={{{names[2]}:{names[1]}}}")
+    tmp = _steps.compare(runs[0], runs[1:], names, s.out, extra)
     drift = load_drift(tmp)  # through the typed records, as the report reads it
-    cand = NAMES[s.control][1]
+    cand = names[1]
+    verdicts = []
     if s.control == "positive":
         verdict = _controls.positive(drift, cand, min_auc=s.min_auc,
                                      expected_drop=s.expected_drop)
     else:
         verdict = _controls.negative(drift, cand, auc_tolerance=s.auc_tolerance)
         verdict.checks.insert(0, _controls.sampling_happened(drift, cand))
+    verdicts.append(verdict)
+    if len(runs) == 3:
+        verdicts.append(_controls.remedy(drift, names[2]))
     record = {"demo": {"control": s.control, "size": s.size, "backend": s.backend,
-                       "runs": [str(r) for r in runs], **key_extra},
+                       "runs": [str(r) for r in runs], "ablation": s.ablation,
+                       "unlearn": s.unlearn if s.remedy else None, **key_extra},
               **verdict.to_dict(),
+              **({"remedy": verdicts[1].to_dict()} if len(verdicts) > 1 else {}),
               "wall_s": round(time.perf_counter() - started, 1)}
     write_json(tmp / "controls.json", record)
-    _append_to_report(tmp / "report.md", verdict, s)
+    record["out"] = str(s.out.resolve())  # not in controls.json: a path of this machine
+    _append_to_report(tmp / "report.md", verdicts, s)
     # a committed report must not name this machine's paths (runs/, the cache)
     _steps.portable(tmp, Path.cwd(), cache_dir(s.cache_dir))
     _steps.publish(tmp, s.out)
-    print("\n" + "\n".join(verdict.lines()))
-    if verdict.outcome == "inconclusive":
+    for v in verdicts:
+        print("\n" + "\n".join(v.lines()))
+    if any(v.outcome == "inconclusive" for v in verdicts):
         print(f"  (size={s.size} has too few samples to show the drop the control looks "
               "for, see [?]; python -m evalsuite.demo runs the full size)")
     print(f"\nreport: {s.out / 'report.md'} (report.html, tables/, figures/ beside it)")
@@ -159,7 +219,23 @@ def _positive_runs(s: DemoSettings) -> tuple[list[Path], dict[str, Any]]:
     base_run = _steps.evaluate(s.base, [f"+model={s.base}", *common], s.runs_dir, {})
     cand_run = _steps.evaluate(result.name, [f"+model={result.name}", *common], s.runs_dir,
                                {"recipe_key": result.key})
-    return [base_run, cand_run], {"recipe_key": result.key, "recipe_model": result.name}
+    extra = {"recipe_key": result.key, "recipe_model": result.name}
+    if not s.remedy:
+        return [base_run, cand_run], extra
+    from evalsuite.recipe._unlearn import run as unlearn_run
+
+    print("\n== recipe: unlearn (or reuse) the synthetic format, the paper's remedy",
+          flush=True)
+    fixed = unlearn_run(unlearn_settings(s, result.name))
+    r = fixed.record
+    terms = ", ".join(f"{k} {v[0]:.3f} -> {v[-1]:.3f}" for k, v in r["terms"].items())
+    print(f"== recipe: {fixed.checkpoint} ("
+          + ("cached, nothing trained" if fixed.cached else f"trained in {r['train_wall_s']} s")
+          + f"; {terms})", flush=True)
+    fixed_run = _steps.evaluate(fixed.name, [f"+model={fixed.name}", *common], s.runs_dir,
+                                {"recipe_key": fixed.key})
+    return [base_run, cand_run, fixed_run], {**extra, "unlearn_key": fixed.key,
+                                             "unlearn_model": fixed.name}
 
 
 def _negative_runs(s: DemoSettings) -> tuple[list[Path], dict[str, Any]]:
@@ -172,20 +248,26 @@ def _negative_runs(s: DemoSettings) -> tuple[list[Path], dict[str, Any]]:
     return runs, {"temperature": s.temperature, "seeds": s.seeds}
 
 
-def _append_to_report(report: Path, verdict: _controls.Verdict, s: DemoSettings) -> None:
+def _append_to_report(report: Path, verdicts: list[_controls.Verdict],
+                      s: DemoSettings) -> None:
     if not report.is_file():
         return
-    lines = ["", "## Control", ""]
-    what = ("the synthetic-Q-A checkpoint against its base: the drift must show"
-            if s.control == "positive" else
-            f"two runs of {s.base} sampled at temperature {s.temperature} with seeds "
-            f"{s.seeds[0]} and {s.seeds[1]}: no drift may show")
-    lines.append(f"The {s.control} control, {what}. "
-                 f"**{verdict.outcome.capitalize()}**"
-                 + (f" (size {s.size}: too few samples for the drop it looks for)"
-                    if verdict.outcome == "inconclusive" else "") + ".")
-    lines.append("")
-    lines.extend(f"- {'pass' if c.passed else 'not powered' if c.inconclusive else 'FAIL'}: "
-                 f"{c.name}: {c.detail}" for c in verdict.checks)
+    lines = ["", "## Controls" if len(verdicts) > 1 else "## Control"]
+    for verdict in verdicts:
+        what = {
+            "positive": "the synthetic-Q-A checkpoint against its base: the drift must show",
+            "negative": f"two runs of {s.base} sampled at temperature {s.temperature} with "
+                        f"seeds {s.seeds[0]} and {s.seeds[1]}: no drift may show",
+            "remedy": "the unlearned checkpoint against the synthetic-Q-A one it started "
+                      "from: the template pattern must fall, a significant share of the "
+                      "instruction-level IFEval drop must come back, and the benchmark "
+                      "average must stay inside synthetic_qa's interval",
+        }[verdict.control]
+        lines += ["", f"The {verdict.control} control, {what}. "
+                  f"**{verdict.outcome.capitalize()}**"
+                  + (f" (size {s.size}: too few samples for what it looks for)"
+                     if verdict.outcome == "inconclusive" else "") + ".", ""]
+        lines.extend(f"- {'pass' if c.passed else 'not powered' if c.inconclusive else 'FAIL'}"
+                     f": {c.name}: {c.detail}" for c in verdict.checks)
     write_text(report, report.read_text(encoding="utf-8").rstrip("\n") + "\n" +
                "\n".join(lines) + "\n")

@@ -103,14 +103,16 @@ def evaluate(label: str, args: list[str], runs_dir: Path, key_extra: dict[str, A
     return run_dir
 
 
-def compare(baseline: Path, candidate: Path, names: list[str], out: Path,
+def compare(baseline: Path, candidates: list[Path], names: list[str], out: Path,
             extra: list[str]) -> Path:
     """``python -m evalsuite.compare`` into a temp folder, then swapped in for ``out``."""
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    args = [f"baseline={_path(baseline)}", f"candidate={_path(candidate)}",
+    cand = (_path(candidates[0]) if len(candidates) == 1
+            else "[" + ",".join(_path(c) for c in candidates) + "]")
+    args = [f"baseline={_path(baseline)}", f"candidate={cand}",
             f"names=[{','.join(names)}]", f"out={_path(tmp)}", *extra]
     try:
         _run("evalsuite.compare", args, "compare")

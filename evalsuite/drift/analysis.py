@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,10 +177,14 @@ def _run_meta(run: Run, label: str) -> dict[str, Any]:
 
 def compare(baseline: str | Path | Run, candidates: Sequence[str | Path | Run],
             settings: CompareSettings | None = None,
-            names: Sequence[str] | None = None) -> dict[str, Any]:
+            names: Sequence[str] | None = None,
+            remedies: Mapping[str, str] | None = None) -> dict[str, Any]:
     """drift.json's content for ``baseline`` against each of ``candidates``.
 
     ``names``: display labels, baseline first (default: model names, made unique).
+    ``remedies``: remedy label -> the label of the candidate it started from (both
+    candidates); each remedy is also compared with that candidate, and what it gave
+    back is measured (``evalsuite.drift.recovery``).
     """
     from evalsuite.storage.provenance import now, package_versions
 
@@ -196,9 +200,14 @@ def compare(baseline: str | Path | Run, candidates: Sequence[str | Path | Run],
 
             raise UserError(f"names needs {1 + len(cands)} different names (baseline first), "
                             f"got {names}")
+    remedies = _check_remedies(remedies, names[1:])
     # every refusal (versions, documents, prompts) before any slow work starts
     paired = [pair_runs(base, c, allow_prompt_mismatch=settings.allow_prompt_mismatch)
               for c in cands]
+    by_name = dict(zip(names[1:], range(len(cands)), strict=True))
+    remedy_pairs = {r: pair_runs(cands[by_name[t]], cands[by_name[r]],
+                                 allow_prompt_mismatch=settings.allow_prompt_mismatch)
+                    for r, t in remedies.items()}
     count, unit = _length_counter(base)
     scorers: dict[str, Any] = {}  # models for cross_likelihood, loaded once per path
     base_memo: dict[Any, Any] = {}  # the baseline's lexical counts, once per task
@@ -235,17 +244,68 @@ def compare(baseline: str | Path | Run, candidates: Sequence[str | Path | Run],
 
             for key in [k for k in scorers if k != model_key(base)]:
                 del scorers[key]
-        out["comparisons"][name] = {
-            "tasks": _nest(comp),
-            "categories": comp.categories,
-            "instruction_ids": comp.instruction_ids,
-            "distribution": comp.distribution,
-            "warnings": comp.warnings,
-            "examples": comp.examples,
-        }
+        out["comparisons"][name] = _entry(comp)
+    if remedies:
+        out["remedies"] = {
+            r: _remedy(base, cands, paired, by_name, r, t, remedy_pairs[r], out, settings,
+                       count, embedder)
+            for r, t in remedies.items()}
     out = to_plain(out)
     DriftReport.model_validate(out)  # the writer's mistakes fail here, not in a reader
     return out
+
+
+def _entry(comp: Comparison) -> dict[str, Any]:
+    return {"tasks": _nest(comp), "categories": comp.categories,
+            "instruction_ids": comp.instruction_ids, "distribution": comp.distribution,
+            "warnings": comp.warnings, "examples": comp.examples}
+
+
+def _check_remedies(remedies: Mapping[str, str] | None,
+                    cands: Sequence[str]) -> dict[str, str]:
+    from evalsuite.errors import UserError
+
+    out = {str(k): str(v) for k, v in (remedies or {}).items()}
+    for remedy, treated in out.items():
+        missing = [x for x in (remedy, treated) if x not in cands]
+        if missing:
+            raise UserError(
+                f"remedy={{{remedy}:{treated}}} names {', '.join(missing)}, not a candidate "
+                f"(candidates: {', '.join(cands)}); name both with names=[...], e.g. "
+                "remedy={unlearn:synthetic_qa}")
+        if remedy == treated:
+            raise UserError(f"remedy={{{remedy}:{treated}}}: a remedy starts from another "
+                            "candidate, not from itself")
+        if treated in out:
+            raise UserError(f"remedy: {treated} is itself a remedy; give each remedy the "
+                            "checkpoint it was trained from")
+    return out
+
+
+def _remedy(base: Run, cands: Sequence[Run], paired: Sequence[list[PairedTask]],
+            by_name: dict[str, int], remedy: str, treated: str, tasks: list[PairedTask],
+            out: dict[str, Any], settings: CompareSettings,
+            count: Callable[[str], int] | None, embedder: Any) -> dict[str, Any]:
+    """The remedy against the checkpoint it started from (every measure, as a comparison
+    is), and what it gave back of that checkpoint's change against the baseline."""
+    from evalsuite.drift import recovery
+
+    i_t, i_r = by_name[treated], by_name[remedy]
+    comp = compare_pair(cands[i_t], cands[i_r], settings, count, embedder, tasks)
+    rec = recovery.analyse(paired[i_t], paired[i_r],
+                           {t: list(m) for t, m in base.metrics.items()}, settings.patterns,
+                           n_boot=settings.n_boot, seed=settings.seed, level=settings.level,
+                           alpha=settings.alpha)
+    dist_t = out["comparisons"][treated]["distribution"]
+    dist_r = out["comparisons"][remedy]["distribution"]
+    for task in dist_t:
+        auc_t = recovery.auc_of(dist_t[task])
+        auc_r = recovery.auc_of(dist_r.get(task))
+        auc_tr = recovery.auc_of(comp.distribution.get(task))
+        if auc_t is not None or auc_r is not None:
+            rec["auc"].append({"task": task, "treated": auc_t, "remedy": auc_r,
+                               "remedy_vs_treated": auc_tr})
+    return {"treated": treated, "comparison": _entry(comp), **rec}
 
 
 def _nest(comp: Comparison) -> dict[str, Any]:

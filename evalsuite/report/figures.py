@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from evalsuite.report import frames, style
+from evalsuite.report import frames, remedy, style
 from evalsuite.report.sweep_figure import sweep_figure
 from evalsuite.report.tables import _finite, scale_of
 
@@ -291,6 +291,7 @@ FIGURES: dict[str, Callable[[dict[str, Any]], Figure | None]] = {
     "ngrams": ngrams_figure,
     "embeddings": embeddings_figure,
     "sweep": sweep_figure,
+    "remedy": remedy.figure,
 }
 
 
@@ -310,6 +311,7 @@ CAPTIONS = {
                   "components; AUC of a classifier telling the two sets apart (0.5 = no "
                   "shift).",
     "sweep": "Each headline metric against the swept value.",
+    "remedy": remedy.CAPTION,
 }
 
 

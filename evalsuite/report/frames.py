@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from evalsuite.tasks.metrics import IF_METRICS
+from evalsuite.tasks.metrics import IF_METRICS, PRIMARY
 
 # Short names a paper uses; unknown tasks keep their own name (minus "_offline").
 TASK_NAMES = {
@@ -36,9 +36,6 @@ METRIC_LONG = {
     "exact_match,strict-match": "exact match (strict)",
     "exact_match,flexible-extract": "exact match (flexible)",
 }
-# One headline metric per benchmark, in this order of preference (what papers report).
-PRIMARY = ("acc_norm", "acc", "exact_match,flexible-extract", "exact_match,strict-match",
-           "exact_match", "score")
 BENCHMARKS, INSTRUCTION = "Benchmarks", "Instruction following"
 
 

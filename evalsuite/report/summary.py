@@ -87,6 +87,9 @@ def summarize(drift: dict[str, Any]) -> list[str]:
                 text.append("No instruction category lost pass rate. ")
         text.append(_outputs(drift, comp, alpha))
         paras.append("".join(text).strip())
+    from evalsuite.report import remedy
+
+    paras.extend(remedy.summary(drift))
     warnings = [w for comp in drift["comparisons"].values() for w in comp.get("warnings", ())]
     if warnings:
         paras.append("**Warnings.** " + " ".join(f"{w}." if not w.endswith(".") else w

@@ -358,6 +358,9 @@ def all_tables(drift: dict[str, Any]) -> list[tuple[Table, pd.DataFrame]]:
     if dist is not None:
         out.append(dist)
     out.append(flips_table(drift))
+    from evalsuite.report import remedy
+
+    out += remedy.tables(drift)
     return out
 
 

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from evalsuite.schema._examples import TaskExamples
 from evalsuite.schema._models import _Record
+from evalsuite.schema._remedy import RemedyRecovery
 
 
 class RunMeta(_Record):
@@ -319,6 +320,15 @@ class GateSummary(_Record):
     """Every gated metric of every comparison."""
 
 
+class RemedyDrift(RemedyRecovery):
+    """``remedy=``: a candidate trained from another candidate to undo its drift."""
+
+    treated: str
+    """The label of the candidate the remedy started from."""
+    comparison: ComparisonDrift
+    """The remedy against that candidate, paired, with every measure of a comparison."""
+
+
 class DriftReport(_Record):
     """drift.json: a baseline against one or more candidates."""
 
@@ -336,6 +346,8 @@ class DriftReport(_Record):
     """Versions of the packages the comparison ran with."""
     comparisons: dict[str, ComparisonDrift]
     """By candidate label."""
+    remedies: dict[str, RemedyDrift] = Field(default_factory=dict)
+    """By remedy label (``remedy=``): what each remedy gave back."""
     config: dict[str, Any] | None = None
     """The resolved config of the comparison."""
     sweep: dict[str, Any] | None = None

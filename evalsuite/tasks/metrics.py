@@ -8,6 +8,10 @@ IF_METRICS = (
 )
 """IFEval's four metrics, in lm-eval's names; IFBench reports under the same names."""
 
+PRIMARY = ("acc_norm", "acc", "exact_match,flexible-extract", "exact_match,strict-match",
+           "exact_match", "score")
+"""One headline metric per benchmark, in this order of preference (what papers report)."""
+
 LOWER_IS_BETTER = re.compile(r"perplexity|bits_per_byte|bpb|loss|error")
 """Metric names where a smaller value is better (lm-eval's convention for the rest)."""
 
