@@ -235,11 +235,23 @@ def test_the_ablation_sweep_is_one_command_with_the_real_model(tmp_path):
     assert len(keys) == 2  # two different checkpoints
 
 
-def test_the_demo_sweep_refuses_what_it_cannot_do():
+def test_the_demo_sweep_refuses_what_it_cannot_do(tmp_path):
     r = _demo("-m", "ablation=forget,all", "hydra/launcher=joblib")
     assert r.returncode == 2 and "run one after another" in r.stderr.strip().splitlines()[-1]
+    r = _demo("-m", "ablation=forget,all", "recipe.lr=1e-4,2e-4")
+    last = r.stderr.strip().splitlines()[-1]
+    assert r.returncode == 2 and "recipe.lr cannot be swept" in last, r.stderr[-2000:]
     r = _demo("ablation=forget", "control=negative")
     assert r.returncode == 2 and "needs control=positive" in r.stderr.strip().splitlines()[-1]
+    # a job's bad input is its own line; the sweep goes on and ends non-zero
+    r = _demo("-m", "size=small", "ablation=forget,replay", "unlearn.steps=9",
+              f"out={tmp_path / 'abl'}", f"runs_dir={tmp_path / 'runs'}")
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 1, r.stderr[-2000:]
+    assert sum("over the budget" in x for x in lines) == 2, r.stderr[-2000:]
+    assert lines[-1] == ("evalsuite: 2 of 2 ablation jobs did not finish (their lines above); "
+                         "the others' reports and the table are kept")
+    assert "Traceback" not in r.stderr and not (tmp_path / "abl").exists()
 
 
 def test_a_drop_too_small_for_the_sample_is_inconclusive_not_failed(stored):

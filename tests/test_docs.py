@@ -47,24 +47,44 @@ def test_a_broken_link_fails_the_build(tmp_path: Path):
 
 
 HEADLINE = [("arc_easy_offline", "acc_norm", "ARC-Easy acc_norm"),
+            (None, None, "Benchmark average (8)"),
             ("ifeval_offline", "inst_level_strict_acc", "IFEval instruction-level strict"),
             ("ifeval_offline", "prompt_level_strict_acc", "IFEval prompt-level strict")]
+REMEDY = "synthetic_qa+unlearn"
+
+
+def _cell(value: float, iv: list, mark: str = "") -> str:
+    return f"{100 * value:.1f} [{100 * iv[0]:.1f}, {100 * iv[1]:.1f}]{mark}"
 
 
 def headline_table(drift: dict) -> str:
-    """The README's demo table, computed from the committed reports/demo/drift.json."""
-    (name, comp), = drift["comparisons"].items()
-    lines = [f"| {drift['baseline']['label']} -> {name} | before | after | change |",
-             "|---|---|---|---|"]
+    """The README's demo table, computed from the committed reports/demo/drift.json: the
+    three checkpoints with 95 % intervals, * where a change is significant (Holm) against
+    the checkpoint before it, and the share of each change the remedy undid."""
+    rec = drift["remedies"][REMEDY]
+    treated = rec["treated"]
+    base = drift["baseline"]["label"]
+    lines = [f"| | {base} | {treated} | {REMEDY} | share of the change undone |",
+             "|---|---|---|---|---|"]
     for task, metric, label in HEADLINE:
-        r = comp["tasks"][task]["metrics"][metric]
-        mark = " *" if r["significant"] else ""
-        lines.append(f"| {label} | {100 * r['baseline']:.1f} | {100 * r['candidate']:.1f} | "
-                     f"{100 * r['delta']:+.1f}{mark} |")
-    p = next(p for p in comp["distribution"]["ifeval_offline"]["patterns"]
-             if p["pattern"] == "writes_new_question")
+        if task is None:
+            r, sig_t, sig_r = rec["benchmark_average"], "", ""
+        else:
+            r = next(m for m in rec["metrics"] if (m["task"], m["metric"]) == (task, metric))
+            before = drift["comparisons"][treated]["tasks"][task]["metrics"][metric]
+            after = rec["comparison"]["tasks"][task]["metrics"][metric]
+            sig_t = " *" if before["significant"] else ""
+            sig_r = " *" if after["significant"] else ""
+        what = {"lost": "recovered", "gained": "kept"}.get(r["kind"], "")
+        share = (f"{what} {100 * r['share']:.0f} % [{100 * r['share_ci'][0]:.0f}, "
+                 f"{100 * r['share_ci'][1]:.0f}]" if r["estimable"] else "(no change shown)")
+        lines.append(f"| {label} | {_cell(r['baseline'], r['baseline_ci'])} | "
+                     f"{_cell(r['treated'], r['treated_ci'], sig_t)} | "
+                     f"{_cell(r['remedy'], r['remedy_ci'], sig_r)} | {share} |")
+    p = next(p for p in rec["patterns"] if p["pattern"] == "writes_new_question")
     lines.append(f"| IFEval answers that write a new `Question:` (%) | {100 * p['baseline']:.1f} "
-                 f"| {100 * p['candidate']:.1f} | {100 * p['delta']:+.1f} |")
+                 f"| {100 * p['treated']:.1f} | {100 * p['remedy']:.1f}"
+                 f"{' *' if p['significant'] else ''} | |")
     return "\n".join(lines)
 
 

@@ -11,6 +11,7 @@ table says so.
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,8 @@ def _share(row: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
     text = f"{100 * row['share']:.0f} %"
     if isinstance(lo, int | float) and isinstance(hi, int | float):
         text += f" [{100 * lo:.0f}, {100 * hi:.0f}]"
+    elif not row.get("estimable"):
+        text += " (change not shown)"
     return text, {"share": row["share"], "share_low": lo, "share_high": hi}
 
 
@@ -56,7 +59,8 @@ def row_of(name: str, drift: dict[str, Any], record: dict[str, Any]) -> dict[str
             "outcome": (record.get("remedy") or {}).get("outcome")}
 
 
-def table(rows: list[dict[str, Any]], missing: list[str]) -> tuple[Table, pd.DataFrame]:
+def table(rows: list[dict[str, Any]], missing: list[str],
+          level: int = 95) -> tuple[Table, pd.DataFrame]:
     cols = [Column(head="Terms", align="l"), Column(head="IFEval I-S", sub="recovered"),
             Column(head="IFEval P-S", sub="recovered"), Column(head="new Question:", sub="%"),
             Column(head="Benchmarks", sub="average"), Column(head="Benchmarks", sub="gain kept"),
@@ -64,7 +68,7 @@ def table(rows: list[dict[str, Any]], missing: list[str]) -> tuple[Table, pd.Dat
     t = Table(name="ablation", columns=cols, caption=(
         "The remedy's terms, one unlearning run each from the same synthetic-Q-A checkpoint: "
         "the share of the instruction-level and prompt-level strict IFEval loss recovered "
-        "(95 % paired bootstrap interval), answers that write a new Question:, the benchmark "
+        f"({level} % paired bootstrap interval), answers that write a new Question:, the benchmark "
         "average and the share of its gain kept, the embedding AUC against the base model, "
         "and the remedy control's verdict."))
     frame = []
@@ -110,15 +114,17 @@ def write(records: list[dict[str, Any]], expected: list[str]) -> Path | None:
     """ablation.md/.tex/.csv beside the jobs' report folders; None without any job."""
     from evalsuite.report import load_drift
 
-    rows, where = [], None
+    rows, where, level = [], None, 95
     for rec in records:
         out = Path(rec["out"])
         where = out.parent
-        rows.append(row_of(rec["demo"]["ablation"], load_drift(out), rec))
+        drift = load_drift(out)
+        level = round(100 * drift["settings"]["level"])
+        rows.append(row_of(rec["demo"]["ablation"], drift, rec))
     if where is None:
         return None
     done = {r["ablation"] for r in rows}
-    tab, frame = table(rows, [n for n in expected if n not in done])
+    tab, frame = table(rows, [n for n in expected if n not in done], level)
     write_text(where / "ablation.md", tab.to_markdown() + "\n")
     write_text(where / "ablation.tex", tab.to_latex())
     write_text(where / "ablation.csv", frame.to_csv(index=False))
@@ -131,6 +137,7 @@ class AblationTable(Callback):
     def __init__(self) -> None:
         self.records: list[dict[str, Any]] = []
         self.expected: list[str] = []
+        self.failed = 0
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         name = config.get("ablation")
@@ -139,9 +146,12 @@ class AblationTable(Callback):
         try:
             value = job_return.return_value  # raises the job's exception if it failed
         except BaseException:  # noqa: BLE001 - the job already reported it
+            self.failed += 1
             return
         if isinstance(value, dict) and (value.get("demo") or {}).get("ablation"):
             self.records.append(value)
+        else:  # a job's one-line refusal (evalsuite.cli.demo)
+            self.failed += 1
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if not self.expected:
@@ -149,7 +159,12 @@ class AblationTable(Callback):
         path = write(self.records, self.expected)
         if path is None:
             print("\nablation: no job finished, no table written")
-            return
-        print(f"\nablation: {path} (what each term of the remedy contributes; .tex and "
-              ".csv beside it)")
-        print(path.read_text(encoding="utf-8"))
+        else:
+            print(f"\nablation: {path} (what each term of the remedy contributes; .tex and "
+                  ".csv beside it)")
+            print(path.read_text(encoding="utf-8"))
+        if self.failed:
+            print(f"evalsuite: {self.failed} of {len(self.expected)} ablation jobs did not "
+                  "finish (their lines above); the others' reports and the table are kept",
+                  file=sys.stderr, flush=True)
+            raise SystemExit(1)

@@ -275,13 +275,16 @@ def remedy(drift: dict[str, Any], name: str) -> Verdict:
                               inconclusive=bool(nothing)))
 
     avg = rec.get("benchmark_average")
-    if avg is None:
-        v.checks.append(Check("benchmark average kept", False, "no benchmark in the runs"))
+    lo, hi = (avg or {}).get("treated_ci") or (None, None)
+    if avg is None or lo is None or hi is None:
+        v.checks.append(Check("benchmark average kept", False,
+                              "no benchmark (with an interval) in the runs: nothing to keep",
+                              inconclusive=True))
     else:
-        lo, hi = avg["treated_ci"]
+        # one-sided: a remedy whose average rises past the interval kept the gains
         v.checks.append(Check(
-            "benchmark average kept", bool(avg.get("remedy_within_treated_ci")),
+            "benchmark average kept", bool(avg.get("remedy_above_treated_ci_low")),
             f"{avg['baseline']:.3f} -> {avg['treated']:.3f} ({treated}, interval "
             f"[{lo:.3f}, {hi:.3f}]) -> {avg['remedy']:.3f} over {len(avg['tasks'])} "
-            "benchmarks"))
+            "benchmarks; the remedy must not fall below the interval"))
     return v

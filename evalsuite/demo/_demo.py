@@ -184,7 +184,7 @@ def run(s: DemoSettings) -> dict[str, Any]:
         verdicts.append(_controls.remedy(drift, names[2]))
     record = {"demo": {"control": s.control, "size": s.size, "backend": s.backend,
                        "runs": [str(r) for r in runs], "ablation": s.ablation,
-                       "unlearn": s.unlearn if s.remedy else None, **key_extra},
+                       "unlearn": s.unlearn if len(runs) == 3 else None, **key_extra},
               **verdict.to_dict(),
               **({"remedy": verdicts[1].to_dict()} if len(verdicts) > 1 else {}),
               "wall_s": round(time.perf_counter() - started, 1)}

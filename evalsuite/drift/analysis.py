@@ -291,7 +291,9 @@ def _remedy(base: Run, cands: Sequence[Run], paired: Sequence[list[PairedTask]],
     from evalsuite.drift import recovery
 
     i_t, i_r = by_name[treated], by_name[remedy]
-    comp = compare_pair(cands[i_t], cands[i_r], settings, count, embedder, tasks)
+    own: dict[str, Any] = {}  # cross_likelihood's models of these two, loaded once
+    comp = compare_pair(cands[i_t], cands[i_r], settings, count, embedder, tasks, own)
+    own.clear()
     rec = recovery.analyse(paired[i_t], paired[i_r],
                            {t: list(m) for t, m in base.metrics.items()}, settings.patterns,
                            n_boot=settings.n_boot, seed=settings.seed, level=settings.level,

@@ -158,7 +158,9 @@ def metric_rows(three: Sequence[ThreeWay], metrics: dict[str, list[str]], *, n_b
         draws = np.concatenate([w @ mat for w in _weights(n, n_boot, rng)])  # n_boot x 4m
         point = mat.sum(axis=0)
         is_if = any(m in IF_METRICS for m in names)
-        primary = None if is_if else next((m for m in PRIMARY if m in series), keys[0])
+        # the average holds accuracies only (PRIMARY): a perplexity would swamp it
+        primary = None if is_if else next((m for m in PRIMARY if m in series), None)
+        headline = primary if primary is not None or is_if else keys[0]
         for j, m in enumerate(keys):
             cols = slice(4 * j, 4 * j + 3)
             cnt = 4 * j + 3
@@ -167,7 +169,7 @@ def metric_rows(three: Sequence[ThreeWay], metrics: dict[str, list[str]], *, n_b
             p = point[cols] / point[cnt]
             row = {"task": tw.task, "metric": m, "n": int(np.sum(series[m][1] > 0)),
                    "family": "instruction_following" if is_if else "benchmark",
-                   "headline": m == primary or m in IF_METRICS,
+                   "headline": m == headline or m in IF_METRICS,
                    **_share_row(p, d, level, higher_is_better(m))}
             rows.append(row)
             if m == primary:
@@ -182,6 +184,9 @@ def metric_rows(three: Sequence[ThreeWay], metrics: dict[str, list[str]], *, n_b
         lo, hi = average["treated_ci"]
         average["remedy_within_treated_ci"] = bool(
             lo is not None and hi is not None and lo <= average["remedy"] <= hi)
+        # what a remedy must not do: fall below the treated checkpoint's interval
+        average["remedy_above_treated_ci_low"] = bool(lo is not None
+                                                      and average["remedy"] >= lo)
     return rows, average
 
 

@@ -80,12 +80,20 @@ def remedy_table(drift: dict[str, Any], remedy: str) -> tuple[Table, pd.DataFram
     avg = rec.get("benchmark_average")
     frame_rows: list[dict[str, Any]] = []
 
+    paired = (rec.get("comparison") or {}).get("tasks") or {}
+
+    def star(row: dict[str, Any]) -> str:
+        """* where the paired test treated -> remedy is significant after Holm."""
+        m = ((paired.get(row.get("task") or "") or {}).get("metrics") or {}).get(row["metric"])
+        return "*" if (m or {}).get("significant") else ""
+
     def add(row: dict[str, Any]) -> None:
         table.rows.append([
             Cell(text=_label(row)), Cell(text=_pts(row.get("baseline"), False)),
             Cell(text=_pts(row.get("treated"), False)), Cell(text=_pts(row.get("remedy"), False)),
             Cell(text=_pts(row.get("treated_change")) + _iv(row.get("treated_change_ci"))),
-            Cell(text=_pts(row.get("remedy_change")) + _iv(row.get("remedy_change_ci"))),
+            Cell(text=_pts(row.get("remedy_change")) + _iv(row.get("remedy_change_ci"))
+                 + star(row)),
             Cell(text=_share(row))])
         frame_rows.append({"section": "metric", "measure": _label(row), **{
             k: v for k, v in row.items() if not isinstance(v, list | dict)},
@@ -109,13 +117,13 @@ def remedy_table(drift: dict[str, Any], remedy: str) -> tuple[Table, pd.DataFram
     if pats:
         table.rows.append("Answers matching a template pattern (%)")
         for p in pats:
-            star = "*" if p.get("significant") else ""
+            mark = "*" if p.get("significant") else ""
             table.rows.append([
                 Cell(text=f"{frames.task_name(p['task'])} {p['pattern']}"),
                 Cell(text=_pts(p.get("baseline"), False)), Cell(text=_pts(p.get("treated"), False)),
                 Cell(text=_pts(p.get("remedy"), False)),
                 Cell(text=_pts(_diff(p, "treated", "baseline"))),
-                Cell(text=_pts(_diff(p, "remedy", "treated")) + star),
+                Cell(text=_pts(_diff(p, "remedy", "treated")) + mark),
                 Cell(text=f"p_holm {p['p_holm']:.2g}" if _finite(p.get("p_holm")) else "--")])
             frame_rows.append({"section": "pattern", "measure": p["pattern"], **{
                 k: v for k, v in p.items() if not isinstance(v, dict)}})
@@ -129,9 +137,12 @@ def remedy_table(drift: dict[str, Any], remedy: str) -> tuple[Table, pd.DataFram
                 Cell(text=""), Cell(text=""),
                 Cell(text=f"{remedy} vs {treated}: {_auc(a.get('remedy_vs_treated'))}")])
             frame_rows.append({"section": "auc", "measure": a["task"], **a})
-    table.notes = [f"* the pattern's rate changed significantly from {treated} to {remedy} "
-                   "(exact McNemar, Holm over the task's patterns). A share is given with an "
-                   "interval only where the change it divides by has an interval without 0; "
+    table.notes = [f"* significant change from {treated} to {remedy}: the paired test of "
+                   "their own comparison (the samples the two share), after Holm's "
+                   "correction over its task metrics (exact McNemar for pass/fail); for "
+                   "patterns Holm over the task's patterns. "
+                   "A share is given with an interval only where the change it divides by "
+                   "has an interval without 0; "
                    f"{level} % percentile intervals over {drift['settings']['n_boot']} paired "
                    "resamples of the samples all three runs share."]
     table.notes_tex = [tex_escape(n) for n in table.notes]

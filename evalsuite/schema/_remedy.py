@@ -65,6 +65,9 @@ class BenchmarkAverage(RemedyMetric):
     """The benchmarks averaged (each task's headline metric, weighted equally)."""
     remedy_within_treated_ci: bool | None = None
     """The remedy's average lies inside the treated checkpoint's interval."""
+    remedy_above_treated_ci_low: bool | None = None
+    """The remedy's average is not below the treated checkpoint's interval (the benchmark
+    gains kept; above the interval is better, not worse)."""
 
 
 class RemedyPattern(_Record):
