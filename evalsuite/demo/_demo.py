@@ -261,7 +261,7 @@ def _append_to_report(report: Path, verdicts: list[_controls.Verdict],
             "remedy": "the unlearned checkpoint against the synthetic-Q-A one it started "
                       "from: the template pattern must fall, a significant share of the "
                       "instruction-level IFEval drop must come back, and the benchmark "
-                      "average must stay inside synthetic_qa's interval",
+                      "average must not fall below synthetic_qa's interval",
         }[verdict.control]
         lines += ["", f"The {verdict.control} control, {what}. "
                   f"**{verdict.outcome.capitalize()}**"
