@@ -73,3 +73,16 @@ def test_the_task_s_own_direction_decides_what_a_drop_is():
     drift = _drift(a={"ter": {"delta": 0.3, "significant": True}})
     (c,) = gate.check(drift, gate.parse_rules({"ter": 0.1}), {("t", "ter"): False})
     assert c.drop == 0.3 and not c.passed  # ter rose: worse, though its name says nothing
+
+
+def test_lm_eval_samples_with_unicode_line_separators_in_a_response_are_read(tmp_path):
+    # lm-eval writes non-ASCII as is: a response holding U+0085 or U+2028 is one line
+    import json
+
+    from evalsuite.ingest.lm_eval_dir import _jsonl
+
+    rows = [{"doc_id": 0, "resps": [["a\x85b"]]}, {"doc_id": 1, "resps": [["c\u2028d"]]}]
+    f = tmp_path / "samples_x.jsonl"
+    f.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                 encoding="utf-8")
+    assert [r for _, r in _jsonl(f)] == rows

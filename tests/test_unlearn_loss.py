@@ -228,3 +228,27 @@ def test_unlearn_settings_out_of_range_are_one_line(change, needle):
     with pytest.raises(UserError) as e:
         check(replace(UnlearnSettings(), **change), synthetic_steps=80)
     assert needle in e.value.message and "\n" not in e.value.message
+
+
+def test_forget_pairs_with_unicode_line_separators_in_a_string_are_read(tmp_path):
+    # TriviaQA answers hold U+0085 (found by the full-size demo): JSONL is split at "\n"
+    # only, not at every separator str.splitlines() knows
+    import json
+
+    from evalsuite.recipe._settings import base_model
+    from evalsuite.recipe._unlearn import UnlearnStage, _forget
+    from evalsuite.recipe._unlearn_train import UnlearnSettings
+
+    pairs = [{"question": "Which river?", "answer": "The Nile\x85(Egypt)"},
+             {"question": "A line\u2028separator?", "answer": "yes\u2029no"},
+             {"question": "Plain?", "answer": "plain"}]
+    (tmp_path / "pairs.jsonl").write_text(
+        "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pairs), encoding="utf-8")
+    record = {"stage": "synthetic", "template": {"text": "Question: {question}\nAnswer: "
+                                                 "{answer}", "end": "eos"},
+              "training": {"steps": 80}, "base": {"name": "smollm2_135m"}}
+    stage = UnlearnStage(start=base_model("smollm2_135m", None, None), train=UnlearnSettings())
+    forget = _forget(stage, tmp_path, record, tmp_path)
+    assert [(p.question, p.answer) for p in forget.pairs] == [
+        (p["question"], p["answer"]) for p in pairs]
+    assert forget.synthetic_steps == 80

@@ -210,7 +210,9 @@ def _json(file: Path) -> dict[str, Any]:
 
 def _jsonl(file: Path) -> list[tuple[int, Any]]:
     out = []
-    for n, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
+    # "\n" only: lm-eval writes non-ASCII as is, and splitlines() would also split at
+    # U+0085 or U+2028 inside a response
+    for n, line in enumerate(file.read_text(encoding="utf-8").split("\n"), 1):
         if not line.strip():
             continue
         try:

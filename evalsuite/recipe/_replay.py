@@ -75,7 +75,9 @@ def base_answers(base: Any, tok: Any, prompts: list[str], base_fp: str, max_new_
 def _read(path: Path, prompts: list[str]) -> list[tuple[str, str, bool]] | None:
     # untrusted: a file that is not exactly these prompts' answers is generated again
     try:
-        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        # "\n" only: splitlines() would also split at U+0085 or U+2028 inside an answer
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n")
+                if line.strip()]
         out = [(r["instruction"], r["answer"], r["finished"]) for r in rows]
     except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None

@@ -159,7 +159,9 @@ def _forget(stage: UnlearnStage, start_dir: Path, record: dict[str, Any] | None,
         tmpl = template(str(record["template"]["text"]))
         steps = int(record["training"]["steps"])
         base_name = str(record["base"]["name"])
-        rows = [json.loads(line) for line in pairs_file.read_text("utf-8").splitlines()]
+        # "\n" only: splitlines() would also split at U+0085 or U+2028 inside a string
+        rows = [json.loads(line) for line in pairs_file.read_text("utf-8").split("\n")
+                if line.strip()]
         seen: dict[tuple[str, str], None] = {}
         for r in rows:
             seen.setdefault((str(r["question"]), str(r["answer"])), None)
