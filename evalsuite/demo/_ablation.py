@@ -35,11 +35,11 @@ def _share(row: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
     if row is None or not isinstance(row.get("share"), int | float):
         return "--", {}
     lo, hi = row.get("share_ci") or (None, None)
+    if not row.get("estimable"):
+        return "(no change shown)", {"share": row["share"]}
     text = f"{100 * row['share']:.0f} %"
     if isinstance(lo, int | float) and isinstance(hi, int | float):
         text += f" [{100 * lo:.0f}, {100 * hi:.0f}]"
-    elif not row.get("estimable"):
-        text += " (change not shown)"
     return text, {"share": row["share"], "share_low": lo, "share_high": hi}
 
 

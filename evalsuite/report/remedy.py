@@ -35,13 +35,13 @@ def _iv(iv: Any, sign: bool = True) -> str:
 def _share(row: dict[str, Any]) -> str:
     if row.get("kind") not in SHARE_NAMES or not _finite(row.get("share")):
         return "--"
+    if not row.get("estimable"):
+        # a share of a change whose interval holds 0 is noise over noise (200 % of +1.0)
+        return "(no change shown)"
     text = f"{SHARE_NAMES[row['kind']]} {100 * row['share']:.0f} %"
-    if row.get("estimable"):
-        lo, hi = row["share_ci"]
-        if _finite(lo) and _finite(hi):
-            text += f" [{100 * lo:.0f}, {100 * hi:.0f}]"
-    else:
-        text += " (change not shown)"
+    lo, hi = row["share_ci"]
+    if _finite(lo) and _finite(hi):
+        text += f" [{100 * lo:.0f}, {100 * hi:.0f}]"
     return text
 
 
@@ -262,7 +262,8 @@ def summary(drift: dict[str, Any]) -> list[str]:
         for what, rows in (("fell", down), ("rose", up)):
             if rows:
                 text.append(f"Template patterns that {what} significantly: " + ", ".join(
-                    f"{p['pattern']} {_pts(p['treated'], False)} % \u2192 "
+                    f"{frames.task_name(p['task'])} {p['pattern']} "
+                    f"{_pts(p['treated'], False)} % \u2192 "
                     f"{_pts(p['remedy'], False)} % (Holm p {p['p_holm']:.2g})"
                     for p in rows) + ". ")
         for a in rec.get("auc", []):
