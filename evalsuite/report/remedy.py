@@ -180,12 +180,13 @@ def figure(drift: dict[str, Any]) -> Figure | None:
         items.append((_label(r).replace(" (", "\n("),
                       [r.get(k) for k in ("baseline", "treated", "remedy")],
                       [r.get(f"{k}_ci") for k in ("baseline", "treated", "remedy")]))
-    pats = [p for p in rec.get("patterns", []) if p.get("significant")
-            or (p.get("treated") or 0) - (p.get("baseline") or 0) > 0.02]
-    # the patterns overlap (one answer often matches several): the two most common
+    # the template patterns the treatment taught (rose by more than 2 points); they
+    # overlap (one answer often matches several): the two most common
+    pats = [p for p in rec.get("patterns", [])
+            if (p.get("treated") or 0) - (p.get("baseline") or 0) > 0.02]
     for p in sorted(pats, key=lambda p: -(p.get("treated") or 0))[:2]:
-        name = textwrap.fill(p["pattern"].replace("_", " "), 14)
-        items.append((f"{frames.task_name(p['task'])}: {name} (%)",
+        name = f"{frames.task_name(p['task'])}: {p['pattern'].replace('_', ' ')} (%)"
+        items.append((textwrap.fill(name, 16),
                       [p.get(k) for k in ("baseline", "treated", "remedy")], [None] * 3))
     if not items:
         return None
@@ -221,9 +222,9 @@ def figure(drift: dict[str, Any]) -> Figure | None:
         return fig
 
 
-CAPTION = ("The three checkpoints on what the treatment moved (headline metrics whose "
-           "change has an interval without 0, and template patterns), with each score's "
-           "{level} % bootstrap interval.")
+CAPTION = ("The three checkpoints on what the treatment moved: headline metrics whose "
+           "change has an interval without 0, with each score's {level} % bootstrap "
+           "interval, and the template patterns it taught (share of answers).")
 
 
 def summary(drift: dict[str, Any]) -> list[str]:
