@@ -98,4 +98,4 @@ def test_the_readmes_demo_table_is_the_committed_reports_numbers():
     assert m, "README.md has no <!-- demo-headline --> block"
     expected = headline_table(drift)
     assert m.group(1).strip() == expected, f"README's demo table is stale; it is:\n{expected}"
-    assert "reports/demo/figures/scores.png" in readme
+    assert "reports/demo/figures/remedy.png" in readme

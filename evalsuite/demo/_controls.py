@@ -271,6 +271,14 @@ def remedy(drift: dict[str, Any], name: str) -> Verdict:
             detail += f": {treated}'s drop has an interval that holds 0, nothing to recover"
         elif lo is not None and hi is not None:
             detail += f"; recovered {r['share']:.0%} of the drop [{lo:.0%}, {hi:.0%}]"
+        paired = ((rec.get("comparison") or {}).get("tasks") or {}).get(r["task"]) or {}
+        test = (paired.get("metrics") or {}).get(REMEDY_METRIC) or {}
+        n_tests = sum(len(t.get("metrics") or {})
+                      for t in ((rec.get("comparison") or {}).get("tasks") or {}).values())
+        if isinstance(test.get("p_value"), float) and isinstance(test.get("p_holm"), float):
+            # the control's one pre-set test; the report's * is Holm over every metric
+            detail += (f"; paired test {treated} -> {name} p = {_fmt_p(test['p_value'])} "
+                       f"({_fmt_p(test['p_holm'])} after Holm over its {n_tests} metrics)")
         v.checks.append(Check("instruction-level IFEval drop recovered", bool(got), detail,
                               inconclusive=bool(nothing)))
 
