@@ -63,8 +63,8 @@ def _check_sweep(argv: list[str]) -> None:
     if any(k.lstrip("+").startswith("hydra/launcher") for k in keys):
         fail("the demo's sweep jobs run one after another: drop hydra/launcher=", 2)
     swept = [o.key_or_group for o in overrides if o.is_sweep_override()]
-    if "ablation" not in swept or len(swept) > 1:
-        other = [k for k in swept if k != "ablation"]
+    other = [k for k in swept if k != "ablation"]
+    if "ablation" not in keys or other:
         fail("-m sweeps the remedy's ablation only, e.g. -m ablation=forget,replay,"
              "forget_replay,all" + (f"; {', '.join(other)} cannot be swept: run the demo "
                                     "once per value, each with its own out=" if other else ""),
