@@ -81,10 +81,15 @@ def headline_table(drift: dict) -> str:
         lines.append(f"| {label} | {_cell(r['baseline'], r['baseline_ci'])} | "
                      f"{_cell(r['treated'], r['treated_ci'], sig_t)} | "
                      f"{_cell(r['remedy'], r['remedy_ci'], sig_r)} | {share} |")
+    from evalsuite.demo._controls import pattern_tests
+
     p = next(p for p in rec["patterns"] if p["pattern"] == "writes_new_question")
+    rose = next(q for q in pattern_tests(drift["comparisons"][treated],
+                                         drift["settings"]["alpha"])
+                if (q["task"], q["pattern"]) == (p["task"], p["pattern"]))
     lines.append(f"| IFEval answers that write a new `Question:` (%) | {100 * p['baseline']:.1f} "
-                 f"| {100 * p['treated']:.1f} | {100 * p['remedy']:.1f}"
-                 f"{' *' if p['significant'] else ''} | |")
+                 f"| {100 * p['treated']:.1f}{' *' if rose['significant'] else ''} | "
+                 f"{100 * p['remedy']:.1f}{' *' if p['significant'] else ''} | |")
     return "\n".join(lines)
 
 
