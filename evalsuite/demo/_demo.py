@@ -114,14 +114,20 @@ def _fraction(value: Any, key: str) -> float:
     return float(value)
 
 
+def _recipe_conf() -> DictConfig:
+    """conf/recipe.yaml's keys, without what only Hydra reads (both recipe stages)."""
+    base = OmegaConf.load(PACKAGE_CONF_DIR / "recipe.yaml")
+    for key in ("defaults", "hydra"):
+        base.pop(key, None)
+    return base  # type: ignore[return-value]
+
+
 def recipe_settings(s: DemoSettings) -> Any:
     """conf/recipe.yaml's values with the demo's overrides, validated by the recipe."""
     from evalsuite.recipe import from_hydra as recipe_from_hydra
 
-    base = OmegaConf.load(PACKAGE_CONF_DIR / "recipe.yaml")
-    for key in ("defaults", "hydra"):
-        base.pop(key, None)
-    merged = OmegaConf.merge(base, {"base": s.base, "cache_dir": s.cache_dir}, s.recipe)
+    merged = OmegaConf.merge(_recipe_conf(), {"base": s.base, "cache_dir": s.cache_dir},
+                             s.recipe)
     return recipe_from_hydra(merged)  # type: ignore[arg-type]
 
 
@@ -130,10 +136,7 @@ def unlearn_settings(s: DemoSettings, start: str) -> Any:
     by the recipe (ranges, weights; the budget once the synthetic record is read)."""
     from evalsuite.recipe._unlearn import from_hydra as unlearn_from_hydra
 
-    base = OmegaConf.load(PACKAGE_CONF_DIR / "recipe.yaml")
-    for key in ("defaults", "hydra"):
-        base.pop(key, None)
-    merged = OmegaConf.merge(base, {"base": s.base, "cache_dir": s.cache_dir,
+    merged = OmegaConf.merge(_recipe_conf(), {"base": s.base, "cache_dir": s.cache_dir,
                                     "stage": "unlearn", "start": start},
                              {"unlearn": s.unlearn})
     return unlearn_from_hydra(merged)  # type: ignore[arg-type]
