@@ -93,3 +93,48 @@ def test_precision_auto_follows_the_cpu():
     assert PRECISIONS == ("auto", "fp32", "bf16")
     with pytest.raises(ValueError, match="precision must be one of"):
         resolve_precision("fp16")
+
+
+def test_the_folder_keeps_under_its_size_the_least_recently_used_going_first(tmp_path):
+    import os
+
+    one = _unit(4).nbytes + 128  # an .npy of 4 vectors, header included
+    cache = EmbeddingCache(tmp_path, max_bytes=3 * one)
+    lists = [[f"{i}-{j}" for j in range(4)] for i in range(4)]
+    for i, texts in enumerate(lists[:3]):
+        cache.put(TAG, texts, _unit(4, i))
+        os.utime(cache._path(TAG, texts), (1000 + i, 1000 + i))  # put in this order
+    assert cache.get(TAG, lists[0]) is not None  # read now: the newest use
+    cache.put(TAG, lists[3], _unit(4, 3))
+    assert cache.get(TAG, lists[1]) is None  # the least recently used went
+    for texts in (lists[0], lists[2], lists[3]):
+        assert cache.get(TAG, texts) is not None
+    assert sum(f.stat().st_size for f in tmp_path.rglob("*.npy")) <= 3 * one
+
+
+def test_a_file_larger_than_the_whole_cache_is_still_kept_for_this_run(tmp_path):
+    cache = EmbeddingCache(tmp_path, max_bytes=1)
+    cache.put(TAG, ["a"], _unit(1))
+    cache.put(TAG, ["b"], _unit(1, 1))
+    assert cache.get(TAG, ["b"]) is not None and cache.get(TAG, ["a"]) is None
+
+
+def test_the_in_memory_memo_is_bounded_oldest_first():
+    from evalsuite.drift.embeddings import SentenceEmbedder
+
+    emb = object.__new__(SentenceEmbedder)  # the memo's plumbing, without the model
+    emb._memo, emb.memo_size, emb.cache = {}, 3, None
+    encoded: list[str] = []
+
+    def encode(texts):
+        encoded.extend(texts)
+        return np.stack([_unit(1, sum(map(ord, t)))[0] for t in texts])
+
+    emb.encode = encode
+    first = emb.embed(["a", "b", "c", "a"])
+    assert encoded == ["a", "b", "c"] and len(emb._memo) == 3
+    emb.embed(["d"])  # "a" is the oldest: it goes
+    assert len(emb._memo) == 3
+    again = emb.embed(["a", "c"])
+    assert encoded == ["a", "b", "c", "d", "a"]  # "c" still remembered, "a" encoded again
+    assert np.array_equal(again, first[[0, 2]])

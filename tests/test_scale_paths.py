@@ -236,3 +236,44 @@ def test_the_baselines_lexical_counts_are_computed_once_for_all_candidates(tmp_p
     _, _, samples = load_run_rows(base)
     answers = [r.get("response") or "" for r in samples[IF_TASK]]
     assert got["self_bleu"]["baseline"] == pytest.approx(real(answers).self_bleu)
+
+
+@pytest.mark.parametrize("sep", [b"\r\n", b"\r", b"\n"])
+def test_plain_rows_split_lines_as_the_typed_reader_does(tmp_path, sep):
+    """LF, CRLF and a lone CR all end a line for both readers, with the same numbers in
+    their errors (a raw CR cannot be inside a JSON string: it is written escaped)."""
+    from evalsuite.schema import dump, read_sample_rows, read_samples
+
+    file = tmp_path / "t.jsonl"
+    lines = [b'{"sample_id": 0, "response": "a\\rb"}', b'{"sample_id": 1}', b"",
+             b'{"sample_id": 2}']
+    file.write_bytes(sep.join(lines) + sep)
+    rows = read_sample_rows(file)
+    assert [r["sample_id"] for r in rows] == [0, 1, 2]
+    assert rows[0]["response"] == "a\rb"
+    assert rows == [dump(r) for r in read_samples(file)]
+    file.write_bytes(sep.join([*lines, b'{"sample_id": 3']) + sep)
+    for reader in (read_sample_rows, read_samples):
+        with pytest.raises(UserError, match="line 5 is not valid JSON"):
+            reader(file)
+
+
+def test_records_are_frozen_only_where_the_command_asks(tmp_path):
+    """A library caller (a notebook reading runs in a loop) gets no gc.freeze: frozen
+    objects are never freed. The compare command asks for it."""
+    import gc
+
+    from evalsuite.schema import freeze_after_reading, read_sample_rows
+
+    file = tmp_path / "t.jsonl"
+    file.write_text('{"sample_id": 0}\n')
+    gc.unfreeze()
+    read_sample_rows(file)
+    assert gc.get_freeze_count() == 0
+    try:
+        freeze_after_reading()
+        read_sample_rows(file)
+        assert gc.get_freeze_count() > 0
+    finally:
+        freeze_after_reading(False)
+        gc.unfreeze()

@@ -25,7 +25,7 @@ from evalsuite.drift.embeddings import PRECISIONS
 from evalsuite.drift.runs import Run
 from evalsuite.errors import UserError
 from evalsuite.resources import CONF_DIR
-from evalsuite.schema import DriftReport
+from evalsuite.schema import DriftReport, freeze_after_reading
 from evalsuite.storage.atomic import write_json
 
 log = logging.getLogger("evalsuite.compare")
@@ -121,6 +121,7 @@ def hydra_main(cfg: DictConfig) -> None:
             raise UserError("names must be a list, baseline first: names=[base,tuned]")
         rules = _gate_rules(cfg)
         remedies = _remedies(cfg)
+        freeze_after_reading()  # this process ends after one comparison
         runs = _load(cfg, baseline, cands)
         drift = compare(runs[0], runs[1:], settings, names=names, remedies=remedies)
         if rules:  # before anything is written: a misspelt gate is bad input

@@ -6,11 +6,14 @@ each time, so their embeddings are read back instead of computed again. A file i
 named by a hash of the embedding model's tag and every text, in order, so a changed
 response, model or precision misses. The files are untrusted input: one that does not
 load without pickle, or holds anything but unit vectors of the expected shape, is
-ignored and written again. Delete ``CACHE/embeddings`` at any time.
+ignored and written again. The folder is kept under ``max_bytes`` (2 GiB by default,
+about 1.4 million answers): past it, the files read or written longest ago go first.
+Delete ``CACHE/embeddings`` at any time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -20,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 DIM = 384
+MAX_BYTES = 2 * 1024**3
 
 
 def _key(tag: str, texts: Sequence[str]) -> str:
@@ -40,8 +44,9 @@ def _valid(a: np.ndarray, n: int) -> bool:
 class EmbeddingCache:
     """``get``/``put`` embeddings of a list of texts under ``ROOT/embeddings/TAG/``."""
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], max_bytes: int = MAX_BYTES) -> None:
         self.root = Path(root) / "embeddings"
+        self.max_bytes = max_bytes
         self.hits = 0
         self.misses = 0
 
@@ -66,6 +71,8 @@ class EmbeddingCache:
             if hasattr(a, "close"):  # an .npz opened by its zip header
                 a.close()
         self.hits += 1
+        with contextlib.suppress(OSError):  # used now: the last to be evicted
+            os.utime(path)
         return out
 
     def put(self, tag: str, texts: Sequence[str], a: np.ndarray) -> None:
@@ -82,5 +89,24 @@ class EmbeddingCache:
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
+            self._evict(keep=path)
         except OSError:
             pass
+
+    def _evict(self, keep: Path) -> None:
+        """Delete the least recently used files until the folder fits ``max_bytes``."""
+        files = []
+        for f in self.root.glob("*/*.npy"):
+            try:
+                st = f.stat()
+            except OSError:  # removed meanwhile by another comparison
+                continue
+            files.append((st.st_mtime, st.st_size, f))
+        total = sum(size for _, size, _ in files)
+        for _, size, f in sorted(files, key=lambda x: x[0]):
+            if total <= self.max_bytes:
+                break
+            if f == keep:
+                continue
+            f.unlink(missing_ok=True)
+            total -= size

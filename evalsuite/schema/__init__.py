@@ -17,6 +17,7 @@ from evalsuite.schema._drift import (
 )
 from evalsuite.schema._io import (
     dump,
+    freeze_after_reading,
     read_drift,
     read_manifest,
     read_sample_rows,
@@ -54,7 +55,7 @@ __all__ = [
     "SCHEMAS", "SCHEMA_DIR", "SCHEMA_VERSION", "CategoryDrift", "ComparisonDrift",
     "DistributionDrift", "DriftReport", "DriftSettings", "InstructionDrift", "Instruction",
     "Manifest", "MetricDrift", "Metrics", "ModelInfo", "RunMeta", "RunRecord", "SampleRecord",
-    "TaskDrift", "TaskInfo", "dump", "json_schemas", "load_drift", "load_run", "load_run_rows",
-    "read_drift", "read_sample_rows",
-    "read_manifest", "read_samples", "view",
+    "TaskDrift", "TaskInfo", "dump", "freeze_after_reading", "json_schemas", "load_drift",
+    "load_run", "load_run_rows", "read_drift", "read_sample_rows", "read_manifest",
+    "read_samples", "view",
 ]
