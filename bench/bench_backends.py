@@ -92,6 +92,11 @@ def _lm_eval_texts(outp: Path) -> list[str]:
     return [r["resps"][0][0] for r in sorted(rows, key=lambda r: r["doc_id"])]
 
 
+def _differing(rows: list[dict], ours: list[str], theirs: list[str]) -> list[dict]:
+    return [{"doc": i, "key": rows[i].get("key"), "evalsuite": a, "other": b}
+            for i, (a, b) in enumerate(zip(ours, theirs, strict=True)) if a != b]
+
+
 def _count_tokens(tokenizer, texts: list[str]) -> int:
     return sum(len(tokenizer.encode(t, add_special_tokens=False)) for t in texts)
 
@@ -177,7 +182,9 @@ def main() -> None:
         results["lm-eval --model vllm --batch_size auto"] = {
             "wall_s": wall, "gen_s": wall, "tokens": _count_tokens(tok, texts),
             "identical_texts_vs_evalsuite": sum(
-                a == b for a, b in zip(es_texts, texts, strict=True))}
+                a == b for a, b in zip(es_texts, texts, strict=True)),
+            # kept, so that why two answers differ can be looked at afterwards
+            "differing_vs_evalsuite": _differing(rows, es_texts, texts)}
 
     # 4. lm-eval's own HF model, as a user would run it
     if not args.skip_lm_eval_hf:

@@ -11,6 +11,7 @@ resident set. ``--embeddings`` adds the embedding shift to the cells with genera
 samples. Prints a table, writes JSON.
 
     python bench/bench_scale.py [--cells 1000x1,10000x10,100000x10] [--n-boot 10000]
+        [--n-jobs 1,-1]
 """
 
 from __future__ import annotations
@@ -126,16 +127,19 @@ except SystemExit as e:
     if e.code not in (None, 0):
         raise
 finally:
-    sys.stderr.write("\\nBENCH %f %d\\n" % (time.perf_counter() - t0,
-                     resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+    sys.stderr.write("\\nBENCH %f %d %d\\n" % (time.perf_counter() - t0,
+                     resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                     resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
 """
 
 
-def run_cell(root: Path, runs: list[Path], n_boot: int, embeddings: bool) -> dict[str, float]:
+def run_cell(root: Path, runs: list[Path], n_boot: int, embeddings: bool,
+             n_jobs: int) -> dict[str, float]:
     out = root / f"cmp_{len(runs)}_{time.monotonic_ns()}"
     args = [f"baseline={runs[0]}", f"candidate=[{','.join(str(r) for r in runs[1:])}]",
             f"out={out}", f"n_boot={n_boot}", "render=false", "explorer=false",
-            f"embeddings={str(embeddings).lower()}", "embedding_cache=false"]
+            f"embeddings={str(embeddings).lower()}", "embedding_cache=false",
+            f"n_jobs={n_jobs}"]
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", _CHILD, *args], capture_output=True,
                           text=True, cwd=REPO, env={**os.environ})
@@ -143,8 +147,25 @@ def run_cell(root: Path, runs: list[Path], n_boot: int, embeddings: bool) -> dic
     if proc.returncode != 0:
         sys.exit(proc.stderr[-3000:])
     line = [x for x in proc.stderr.splitlines() if x.startswith("BENCH ")][-1]
-    _, _inner, rss_kb = line.split()
-    return {"seconds": round(wall, 2), "peak_rss_mb": round(int(rss_kb) / 1024, 1)}
+    _, _inner, rss_kb, worker_kb = line.split()
+    procs = min(len(runs) - 1, os.cpu_count() or 1) if n_jobs == -1 else min(n_jobs,
+                                                                           len(runs) - 1)
+    peak, worker = int(rss_kb) / 1024, int(worker_kb) / 1024 if procs > 1 else 0.0
+    # RSS counts the pages a forked worker still shares with the parent in both, so the
+    # sum is an upper bound of what the processes held together
+    return {"seconds": round(wall, 2), "peak_rss_mb": round(peak, 1),
+            "worker_peak_rss_mb": round(worker, 1),
+            "peak_total_mb_bound": round(peak + (procs if procs > 1 else 0) * worker, 1)}
+
+
+HEAD = ("| samples | candidates | embeddings | n_jobs | seconds | peak RSS MB | "
+        "worker peak MB | all processes MB (bound) |\n|---|---|---|---|---|---|---|---|")
+
+
+def _row(r: dict) -> str:
+    return (f"| {r['samples']:,} | {r['candidates']} | {'yes' if r['embeddings'] else 'no'} | "
+            f"{r['n_jobs']} | {r['seconds']} | {r['peak_rss_mb']:,} | "
+            f"{r['worker_peak_rss_mb'] or '-'} | {r['peak_total_mb_bound']:,} |")
 
 
 def main() -> None:
@@ -156,9 +177,13 @@ def main() -> None:
     ap.add_argument("--embeddings", action="store_true",
                     help="also time each cell with the embedding shift (needs --gen-share)")
     ap.add_argument("--n-boot", type=int, default=10_000)
+    ap.add_argument("--n-jobs", default="1,-1",
+                    help="compare's n_jobs values timed in each cell, comma-separated "
+                         "(-1: every core)")
     ap.add_argument("--out", default=str(REPO / "bench" / "results" / "scale.json"))
     args = ap.parse_args()
     cells = [tuple(int(x) for x in c.split("x")) for c in args.cells.split(",")]
+    n_jobs = [int(x) for x in args.n_jobs.split(",")]
     from evalsuite.tasks.data import ifeval_path
 
     prompts = [json.loads(x)["prompt"] for x in ifeval_path().read_text().splitlines() if x]
@@ -178,21 +203,23 @@ def main() -> None:
                   f"({mb:.1f} MiB of JSONL each)", flush=True)
             for k in sorted(c[1] for c in cells if c[0] == n):
                 for emb in (False, True) if args.embeddings and args.gen_share else (False,):
-                    res = run_cell(root, runs[:k + 1], args.n_boot, emb)
-                    row = {"samples": n, "candidates": k, "embeddings": emb, **res}
-                    rows.append(row)
-                    print(f"| {n} | {k} | {emb} | {res['seconds']} | {res['peak_rss_mb']} |",
-                          flush=True)
+                    # one candidate runs in one process whatever n_jobs says
+                    for jobs in n_jobs if k > 1 else n_jobs[:1]:
+                        res = run_cell(root, runs[:k + 1], args.n_boot, emb, jobs)
+                        row = {"samples": n, "candidates": k, "embeddings": emb,
+                               "n_jobs": jobs, **res}
+                        rows.append(row)
+                        print(_row(row), flush=True)
     result = {
         "n_boot": args.n_boot, "gen_share": args.gen_share,
         "cpu_count": os.cpu_count(), "python": platform.python_version(),
+        "n_jobs": n_jobs,
         "targets": {"100000x10_seconds": 30, "100000x10_peak_mb": 4096, "1000x1_seconds": 2},
         "cells": rows,
     }
-    print("\n| samples | candidates | embeddings | seconds | peak RSS MB |\n|---|---|---|---|---|")
+    print(f"\n{HEAD}")
     for r in rows:
-        print(f"| {r['samples']} | {r['candidates']} | {r['embeddings']} | {r['seconds']} | "
-              f"{r['peak_rss_mb']} |")
+        print(_row(r))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     out = Path(args.out)

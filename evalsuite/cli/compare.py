@@ -89,6 +89,11 @@ def settings_from(cfg: DictConfig) -> tuple[str, list[str], CompareSettings]:
     for key in ("n_boot", "seed"):
         if not isinstance(cfg.get(key), int) or isinstance(cfg.get(key), bool):
             raise UserError(f"{key} must be an integer, got {cfg.get(key)!r}")
+    n_jobs = cfg.get("n_jobs", 1)
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or not (
+            n_jobs == -1 or n_jobs >= 1):
+        raise UserError(f"n_jobs must be -1 (every core) or a number of processes from 1, "
+                        f"got {n_jobs!r}")
     if cfg.n_boot < 1:
         raise UserError(f"n_boot must be at least 1 (10000 is the default), got {cfg.n_boot}")
     for key in ("level", "alpha"):
@@ -104,7 +109,8 @@ def settings_from(cfg: DictConfig) -> tuple[str, list[str], CompareSettings]:
         patterns=tuple(patterns), allow_prompt_mismatch=bool(cfg.allow_prompt_mismatch),
         embeddings=bool(cfg.embeddings), embeddings_precision=str(precision),
         embedding_cache=bool(cfg.get("embedding_cache", True)),
-        cross_likelihood=bool(cfg.get("cross_likelihood", False)), examples=examples)
+        cross_likelihood=bool(cfg.get("cross_likelihood", False)), examples=examples,
+        n_jobs=n_jobs)
     return str(baseline), cands, settings
 
 

@@ -43,6 +43,9 @@ class CompareSettings:
     examples: int = 3
     """Paired answers kept per kind (lost, gained, each pattern, random) and generation
     task, for the report to show; 0: none."""
+    n_jobs: int = 1
+    """Processes comparing candidates side by side; -1: every core. Results are the same
+    for any value. The embedding encoder runs in this process, on every core, after."""
 
 
 @dataclass
@@ -129,14 +132,9 @@ def compare_pair(base: Run, cand: Run, settings: CompareSettings,
 def _distribution(paired: PairedTask, settings: CompareSettings,
                   count: Callable[[str], int] | None, embedder: Any,
                   base_memo: dict[Any, Any] | None = None) -> dict[str, Any]:
-    rb = [r.get("response") or "" for r in paired.base]
-    rc = [r.get("response") or "" for r in paired.cand]
-    # candidates may pair different subsets of the baseline: the key is the answers
-    # themselves (the tuple holds references; str hashes are cached)
-    key = (paired.task, tuple(rb))
+    rb, rc = _responses(paired)
     memo = base_memo if base_memo is not None else {}
-    if key not in memo:
-        memo[key] = dist.lexical_side(rb)
+    base_side = _lexical_memo(paired, memo)
     lb, lc = dist.token_lengths(rb, count), dist.token_lengths(rc, count)
     out = {
         "n": len(rb),
@@ -144,13 +142,29 @@ def _distribution(paired: PairedTask, settings: CompareSettings,
         "length": {**dist.length_shift(lb, lc),
                    "values": {"baseline": list(lb), "candidate": list(lc)}},
         "patterns": dist.pattern_rates(rb, rc, settings.patterns),
-        "lexical": dist.lexical_shift(rb, rc, base_side=memo[key]),
+        "lexical": dist.lexical_shift(rb, rc, base_side=base_side),
     }
     if embedder is not None:
         from evalsuite.drift.embeddings import embedding_shift
 
         out["embeddings"] = embedding_shift(rb, rc, embedder, seed=settings.seed)
     return out
+
+
+def _responses(paired: PairedTask) -> tuple[list[str], list[str]]:
+    return ([r.get("response") or "" for r in paired.base],
+            [r.get("response") or "" for r in paired.cand])
+
+
+def _lexical_memo(paired: PairedTask, memo: dict[Any, Any]) -> Any:
+    """The baseline side's lexical counts, computed once for every candidate."""
+    rb = _responses(paired)[0]
+    # candidates may pair different subsets of the baseline: the key is the answers
+    # themselves (the tuple holds references; str hashes are cached)
+    key = (paired.task, tuple(rb))
+    if key not in memo:
+        memo[key] = dist.lexical_side(rb)
+    return memo[key]
 
 
 def _cross(base: Run, cand: Run, paired: PairedTask, scorers: dict[str, Any]) -> dict[str, Any]:
@@ -209,23 +223,21 @@ def compare(baseline: str | Path | Run, candidates: Sequence[str | Path | Run],
                                  allow_prompt_mismatch=settings.allow_prompt_mismatch)
                     for r, t in remedies.items()}
     count, unit = _length_counter(base)
-    scorers: dict[str, Any] = {}  # models for cross_likelihood, loaded once per path
-    base_memo: dict[Any, Any] = {}  # the baseline's lexical counts, once per task
     if settings.cross_likelihood:  # a missing checkpoint is refused before the slow work
         from evalsuite.drift.likelihood import check_model
 
         for run in (base, *cands):
             check_model(run)
-    embedder = None
-    if settings.embeddings and any(
-            base.task_info(t).output_type == "generate_until" for t in base.samples):
-        from evalsuite.drift.embedcache import EmbeddingCache
-        from evalsuite.drift.embeddings import SentenceEmbedder
-        from evalsuite.storage.cachedir import cache_dir
-
-        embedder = SentenceEmbedder(
-            precision=settings.embeddings_precision,
-            cache=EmbeddingCache(cache_dir()) if settings.embedding_cache else None)
+    # one piece per comparison: each candidate against the baseline, each remedy against
+    # the checkpoint it started from
+    jobs = [(base, c, tasks) for c, tasks in zip(cands, paired, strict=True)]
+    jobs += [(cands[by_name[t]], cands[by_name[r]], remedy_pairs[r])
+             for r, t in remedies.items()]
+    entries = _comparisons(base, jobs, settings, count)
+    embedder = _embedder(base, settings)
+    if embedder is not None:  # here, not in the pieces: the encoder uses every core itself
+        for (_, _, tasks), entry in zip(jobs, entries, strict=True):
+            _add_embeddings(entry, tasks, embedder, settings.seed)
     out: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "created_at": now(),
@@ -235,21 +247,12 @@ def compare(baseline: str | Path | Run, candidates: Sequence[str | Path | Run],
                      # what auto chose on this machine
                      **({"embeddings_precision": embedder.precision} if embedder else {})},
         "versions": package_versions(),
-        "comparisons": {},
+        "comparisons": dict(zip(names[1:], entries[:len(cands)], strict=True)),
     }
-    for cand, name, tasks in zip(cands, names[1:], paired, strict=True):
-        comp = compare_pair(base, cand, settings, count, embedder, tasks, scorers, base_memo)
-        if settings.cross_likelihood:  # keep the baseline's model, free the candidate's
-            from evalsuite.drift.likelihood import model_key
-
-            for key in [k for k in scorers if k != model_key(base)]:
-                del scorers[key]
-        out["comparisons"][name] = _entry(comp)
     if remedies:
         out["remedies"] = {
-            r: _remedy(base, cands, paired, by_name, r, t, remedy_pairs[r], out, settings,
-                       count, embedder)
-            for r, t in remedies.items()}
+            r: _remedy(base, paired, by_name, r, t, entry, out, settings)
+            for (r, t), entry in zip(remedies.items(), entries[len(cands):], strict=True)}
     out = to_plain(out)
     DriftReport.model_validate(out)  # the writer's mistakes fail here, not in a reader
     return out
@@ -282,18 +285,69 @@ def _check_remedies(remedies: Mapping[str, str] | None,
     return out
 
 
-def _remedy(base: Run, cands: Sequence[Run], paired: Sequence[list[PairedTask]],
-            by_name: dict[str, int], remedy: str, treated: str, tasks: list[PairedTask],
-            out: dict[str, Any], settings: CompareSettings,
-            count: Callable[[str], int] | None, embedder: Any) -> dict[str, Any]:
-    """The remedy against the checkpoint it started from (every measure, as a comparison
-    is), and what it gave back of that checkpoint's change against the baseline."""
+def _comparisons(base: Run, jobs: Sequence[tuple[Run, Run, list[PairedTask]]],
+                 settings: CompareSettings,
+                 count: Callable[[str], int] | None) -> list[dict[str, Any]]:
+    """Every measure but the embeddings for each (baseline, candidate, paired tasks)."""
+    from evalsuite.drift.parallel import map_pieces, workers
+
+    scorers: dict[str, Any] = {}  # models for cross_likelihood, loaded once per path
+    base_memo: dict[Any, Any] = {}  # the baseline's lexical counts, once per task
+    # cross_likelihood loads models: one comparison at a time, in this process
+    n_jobs = 1 if settings.cross_likelihood else settings.n_jobs
+    if workers(n_jobs, len(jobs)) > 1:  # counted before the fork, not once per worker
+        for b, _, tasks in jobs:
+            for p in tasks:
+                if b is base and p.output_type == "generate_until":
+                    _lexical_memo(p, base_memo)
+
+    def piece(i: int) -> dict[str, Any]:
+        b, c, tasks = jobs[i]
+        own = scorers if b is base else {}  # a remedy's pair loads its own two models
+        comp = compare_pair(b, c, settings, count, None, tasks, own, base_memo)
+        if settings.cross_likelihood:  # keep the baseline's model, free the candidate's
+            from evalsuite.drift.likelihood import model_key
+
+            for key in [k for k in own if own is not scorers or k != model_key(base)]:
+                del own[key]
+        return _entry(comp)
+
+    return map_pieces(piece, len(jobs), n_jobs)
+
+
+def _embedder(base: Run, settings: CompareSettings) -> Any:
+    if not settings.embeddings or not any(
+            base.task_info(t).output_type == "generate_until" for t in base.samples):
+        return None
+    from evalsuite.drift.embedcache import EmbeddingCache
+    from evalsuite.drift.embeddings import SentenceEmbedder
+    from evalsuite.storage.cachedir import cache_dir
+
+    return SentenceEmbedder(
+        precision=settings.embeddings_precision,
+        cache=EmbeddingCache(cache_dir()) if settings.embedding_cache else None)
+
+
+def _add_embeddings(entry: dict[str, Any], tasks: list[PairedTask], embedder: Any,
+                    seed: int) -> None:
+    from evalsuite.drift.embeddings import embedding_shift
+
+    for p in tasks:
+        if p.task in entry["distribution"]:
+            rb, rc = _responses(p)
+            entry["distribution"][p.task]["embeddings"] = embedding_shift(rb, rc, embedder,
+                                                                          seed=seed)
+
+
+def _remedy(base: Run, paired: Sequence[list[PairedTask]], by_name: dict[str, int],
+            remedy: str, treated: str, entry: dict[str, Any], out: dict[str, Any],
+            settings: CompareSettings) -> dict[str, Any]:
+    """The remedy against the checkpoint it started from (``entry``: every measure, as a
+    comparison has), and what it gave back of that checkpoint's change against the
+    baseline."""
     from evalsuite.drift import recovery
 
     i_t, i_r = by_name[treated], by_name[remedy]
-    own: dict[str, Any] = {}  # cross_likelihood's models of these two, loaded once
-    comp = compare_pair(cands[i_t], cands[i_r], settings, count, embedder, tasks, own)
-    own.clear()
     rec = recovery.analyse(paired[i_t], paired[i_r],
                            {t: list(m) for t, m in base.metrics.items()}, settings.patterns,
                            n_boot=settings.n_boot, seed=settings.seed, level=settings.level,
@@ -303,11 +357,11 @@ def _remedy(base: Run, cands: Sequence[Run], paired: Sequence[list[PairedTask]],
     for task in dist_t:
         auc_t = recovery.auc_of(dist_t[task])
         auc_r = recovery.auc_of(dist_r.get(task))
-        auc_tr = recovery.auc_of(comp.distribution.get(task))
+        auc_tr = recovery.auc_of(entry["distribution"].get(task))
         if auc_t is not None or auc_r is not None:
             rec["auc"].append({"task": task, "treated": auc_t, "remedy": auc_r,
                                "remedy_vs_treated": auc_tr})
-    return {"treated": treated, "comparison": _entry(comp), **rec}
+    return {"treated": treated, "comparison": entry, **rec}
 
 
 def _nest(comp: Comparison) -> dict[str, Any]:

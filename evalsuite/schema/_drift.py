@@ -281,6 +281,8 @@ class DriftSettings(_Record):
     """The embedding encoder's precision (the one auto chose, where embeddings ran)."""
     embedding_cache: bool | None = None
     """Whether embeddings were read from and kept in the cache folder."""
+    n_jobs: int | None = Field(default=None, ge=-1)
+    """Worker processes asked for (-1: every core); the results do not depend on it."""
 
 
 class GateCheck(_Record):
