@@ -32,6 +32,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+# lm-eval's command beside this interpreter: the benchmark also runs without the venv
+# activated
+LM_EVAL = str(Path(sys.executable).with_name("lm-eval")) \
+    if Path(sys.executable).with_name("lm-eval").exists() else "lm-eval"
 
 RAW_ENGINE = r"""
 import json, os, sys, time
@@ -172,7 +176,7 @@ def main() -> None:
                       "gpu_memory_utilization=0.9")
         vllm_env = {**raw_env, "PYTHONPATH": os.pathsep.join(
             [str(shim["path"]), *filter(None, [raw_env.get("PYTHONPATH")])])}
-        wall = _timed(["lm-eval", "run", "--model", "vllm", "--model_args", model_args,
+        wall = _timed([LM_EVAL, "run", "--model", "vllm", "--model_args", model_args,
                        "--tasks", "ifeval_offline", "--include_path", str(REPO / "tasks"),
                        "--batch_size", "auto", "--limit", str(n),
                        "--gen_kwargs", f"max_gen_toks={args.max_tokens}",
@@ -189,7 +193,7 @@ def main() -> None:
     # 4. lm-eval's own HF model, as a user would run it
     if not args.skip_lm_eval_hf:
         outp = work / "lm_eval_hf"
-        wall = _timed(["lm-eval", "run", "--model", "hf", "--model_args",
+        wall = _timed([LM_EVAL, "run", "--model", "hf", "--model_args",
                        f"pretrained={model},dtype=float32", "--tasks", "ifeval_offline",
                        "--include_path", str(REPO / "tasks"), "--batch_size",
                        str(args.hf_batch_size), "--limit", str(n), "--device", "cpu",

@@ -6,12 +6,16 @@ tasks (MMLU-shaped 4-way questions, per-sample acc and acc_norm), and with
 ``--gen-share`` a share of IFEval-shaped generation samples (instruction lists, responses
 of realistic length drawn from real IFEval prompts). Each candidate flips a few percent
 of the baseline's verdicts. Every cell runs the real CLI in a fresh process
-(``render=false``, ``explorer=false``); the peak memory is that process's maximum
-resident set. ``--embeddings`` adds the embedding shift to the cells with generation
-samples. Prints a table, writes JSON.
+(``render=false``, ``explorer=false``), the median of ``--repeat`` runs; the peak memory
+is that process's maximum resident set, and with ``n_jobs`` the largest worker's; RSS
+counts the pages a forked worker shares with the parent in both, so the last column is
+the proportional set size of the process and its workers together, sampled every 0.2 s
+from /proc by this script in one more run of the cell (not a timed one). ``--embeddings``
+adds the embedding shift to the cells with generation samples. Prints a table, writes
+JSON.
 
     python bench/bench_scale.py [--cells 1000x1,10000x10,100000x10] [--n-boot 10000]
-        [--n-jobs 1,-1]
+        [--n-jobs 1,-1] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -134,19 +138,29 @@ finally:
 
 
 def run_cell(root: Path, runs: list[Path], n_boot: int, embeddings: bool,
-             n_jobs: int) -> dict[str, float]:
+             n_jobs: int, sample_memory: bool = False) -> dict[str, float]:
+    """One run of the CLI; ``sample_memory``: also the processes' PSS (reading /proc
+    takes CPU from the run, so the timed runs do not sample)."""
     out = root / f"cmp_{len(runs)}_{time.monotonic_ns()}"
     args = [f"baseline={runs[0]}", f"candidate=[{','.join(str(r) for r in runs[1:])}]",
             f"out={out}", f"n_boot={n_boot}", "render=false", "explorer=false",
             f"embeddings={str(embeddings).lower()}", "embedding_cache=false",
             f"n_jobs={n_jobs}"]
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", _CHILD, *args], capture_output=True,
-                          text=True, cwd=REPO, env={**os.environ})
-    wall = time.perf_counter() - t0
+    with tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen([sys.executable, "-c", _CHILD, *args], stdout=subprocess.DEVNULL,
+                                stderr=err, text=True, cwd=REPO, env={**os.environ})
+        pss = 0
+        while proc.poll() is None:
+            if sample_memory:
+                pss = max(pss, _tree_pss_kb(proc.pid))
+            time.sleep(0.2 if sample_memory else 0.01)
+        wall = time.perf_counter() - t0
+        err.seek(0)
+        stderr = err.read()
     if proc.returncode != 0:
-        sys.exit(proc.stderr[-3000:])
-    line = [x for x in proc.stderr.splitlines() if x.startswith("BENCH ")][-1]
+        sys.exit(stderr[-3000:])
+    line = [x for x in stderr.splitlines() if x.startswith("BENCH ")][-1]
     _, _inner, rss_kb, worker_kb = line.split()
     procs = min(len(runs) - 1, os.cpu_count() or 1) if n_jobs == -1 else min(n_jobs,
                                                                            len(runs) - 1)
@@ -155,17 +169,46 @@ def run_cell(root: Path, runs: list[Path], n_boot: int, embeddings: bool,
     # sum is an upper bound of what the processes held together
     return {"seconds": round(wall, 2), "peak_rss_mb": round(peak, 1),
             "worker_peak_rss_mb": round(worker, 1),
-            "peak_total_mb_bound": round(peak + (procs if procs > 1 else 0) * worker, 1)}
+            "peak_total_mb_bound": round(peak + (procs if procs > 1 else 0) * worker, 1),
+            "peak_pss_all_mb": round(pss / 1024, 1)}
+
+
+def _tree_pss_kb(pid: int) -> int:
+    """Proportional set size of a process and its children: each shared page counted
+    once over all of them, so the sum is the memory the processes hold together."""
+    total = 0
+    for p in [pid, *_children(pid)]:
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                total += next(int(x.split()[1]) for x in f if x.startswith("Pss:"))
+        except (OSError, StopIteration):
+            pass
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    out: list[int] = []
+    for t in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{t}/children") as f:
+                out += [int(x) for x in f.read().split()]
+        except OSError:
+            pass
+    return out
 
 
 HEAD = ("| samples | candidates | embeddings | n_jobs | seconds | peak RSS MB | "
-        "worker peak MB | all processes MB (bound) |\n|---|---|---|---|---|---|---|---|")
+        "worker peak RSS MB | peak PSS, all processes MB |\n|---|---|---|---|---|---|---|---|")
 
 
 def _row(r: dict) -> str:
     return (f"| {r['samples']:,} | {r['candidates']} | {'yes' if r['embeddings'] else 'no'} | "
             f"{r['n_jobs']} | {r['seconds']} | {r['peak_rss_mb']:,} | "
-            f"{r['worker_peak_rss_mb'] or '-'} | {r['peak_total_mb_bound']:,} |")
+            f"{r['worker_peak_rss_mb'] or '-'} | {r['peak_pss_all_mb']:,} |")
 
 
 def main() -> None:
@@ -177,6 +220,7 @@ def main() -> None:
     ap.add_argument("--embeddings", action="store_true",
                     help="also time each cell with the embedding shift (needs --gen-share)")
     ap.add_argument("--n-boot", type=int, default=10_000)
+    ap.add_argument("--repeat", type=int, default=3, help="runs per cell; the median is kept")
     ap.add_argument("--n-jobs", default="1,-1",
                     help="compare's n_jobs values timed in each cell, comma-separated "
                          "(-1: every core)")
@@ -205,7 +249,13 @@ def main() -> None:
                 for emb in (False, True) if args.embeddings and args.gen_share else (False,):
                     # one candidate runs in one process whatever n_jobs says
                     for jobs in n_jobs if k > 1 else n_jobs[:1]:
-                        res = run_cell(root, runs[:k + 1], args.n_boot, emb, jobs)
+                        # the median run of --repeat: this machine is shared and noisy
+                        tries = sorted((run_cell(root, runs[:k + 1], args.n_boot, emb, jobs)
+                                        for _ in range(args.repeat)),
+                                       key=lambda r: r["seconds"])
+                        res = tries[len(tries) // 2]
+                        res["peak_pss_all_mb"] = run_cell(root, runs[:k + 1], args.n_boot,
+                                                          emb, jobs, True)["peak_pss_all_mb"]
                         row = {"samples": n, "candidates": k, "embeddings": emb,
                                "n_jobs": jobs, **res}
                         rows.append(row)
@@ -213,7 +263,7 @@ def main() -> None:
     result = {
         "n_boot": args.n_boot, "gen_share": args.gen_share,
         "cpu_count": os.cpu_count(), "python": platform.python_version(),
-        "n_jobs": n_jobs,
+        "n_jobs": n_jobs, "repeat": args.repeat,
         "targets": {"100000x10_seconds": 30, "100000x10_peak_mb": 4096, "1000x1_seconds": 2},
         "cells": rows,
     }

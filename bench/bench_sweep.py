@@ -36,7 +36,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_backends import _dist_shim, _timed  # noqa: E402
+from bench_backends import LM_EVAL, _dist_shim, _timed  # noqa: E402
 
 TASKS = ("ifeval_offline", "arc_easy_offline")
 STEPS = {100: 0.0, 200: 0.01, 300: 0.02}  # step -> noise, in each tensor's std
@@ -131,7 +131,7 @@ def main() -> None:
             margs, extra = f"pretrained={ckpt},dtype=float32", ["--batch_size", "8",
                                                                  "--device", "cpu"]
         peer["evaluate"] += _timed(
-            ["lm-eval", "run", "--model", args.peer, "--model_args", margs, "--tasks", tasks,
+            [LM_EVAL, "run", "--model", args.peer, "--model_args", margs, "--tasks", tasks,
              "--include_path", str(REPO / "tasks"), "--limit", str(n), *extra,
              "--gen_kwargs", f"max_gen_toks={tokens}", "--apply_chat_template",
              "--log_samples", "--output_path", str(outp)],
@@ -145,6 +145,9 @@ def main() -> None:
     identical = [sum(a == b for a, b in zip(_ifeval_texts_evalsuite(r),
                                             _ifeval_texts_lm_eval(o), strict=True))
                  for r, o in zip(es_runs, outs, strict=True)]
+    first = _ifeval_texts_evalsuite(es_runs[0])
+    changed = [sum(a != b for a, b in zip(first, _ifeval_texts_evalsuite(r), strict=True))
+               for r in es_runs[1:]]
     drift = json.loads((work / "cmp" / "drift.json").read_text())
     moved = {name: sum(bool(m.get("significant")) for t in c["tasks"].values()
                        for m in t["metrics"].values())
@@ -159,6 +162,7 @@ def main() -> None:
         "seconds": {k: {s: round(v, 1) for s, v in row.items()} for k, row in times.items()},
         "total_vs_peer": round(ratio, 3),
         "identical_ifeval_texts_per_checkpoint": identical,
+        "ifeval_answers_changed_vs_step100": changed,
         "significant_metrics_vs_step100": moved,
         "lm_eval_vllm_shim": shim and shim["note"],
     }
@@ -173,7 +177,8 @@ def main() -> None:
               f"{row['total']:.1f} | {row['total'] / times['evalsuite']['total']:.2f} |")
     print(f"\nIFEval answers identical, evalsuite vs lm-eval, per checkpoint: "
           f"{identical} of {n}")
-    print(f"significant metric changes against step 100: {moved}")
+    print(f"IFEval answers changed against step 100 (steps 200, 300): {changed} of {n}; "
+          f"significant metric changes: {moved}")
     if shim:
         print(f"note: {shim['note']}")
     out = args.out

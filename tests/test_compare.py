@@ -240,6 +240,10 @@ def test_embedder_encodes_each_distinct_answer_once_and_bf16_agrees_with_fp32(ca
     assert np.allclose(fp32.encode(texts), a, atol=1e-5)
     bf16 = SentenceEmbedder(precision="bf16")  # emulated where the CPU lacks it: slow, same
     assert np.min(np.sum(bf16.embed(texts) * a, axis=1)) > 0.999
+    # its Linear weights are rounded to bf16 once, not by autocast in every batch: the
+    # same vectors to the bit (so the cache's files stay valid)
+    fp32.precision = "bf16"
+    assert np.array_equal(bf16.encode(texts), fp32.encode(texts))
 
 
 def test_a_second_comparison_reads_its_embeddings_from_the_cache(twins, tmp_path, monkeypatch):
