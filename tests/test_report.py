@@ -242,14 +242,19 @@ def test_sweep_report_plots_each_metric_against_the_swept_checkpoint(tmp_path):
     assert len(drift["comparisons"]) == 3
     assert drift["sweep"]["key"] == "model.path"
     assert sorted(drift["sweep"]["values"].values())[-1] == "/ckpts/run/checkpoint-3000"
+    # labelled by the checkpoint, not by the model name they all share
+    assert drift["baseline"]["label"] == "checkpoint-0"
+    assert list(drift["comparisons"]) == [f"checkpoint-{s}" for s in (1000, 2000, 3000)]
     w, _ = _png_size(out / "figures" / "sweep.png")
     assert w == round(report_style.FULL * report_style.DPI)
     # another baseline by its job folder; a wrong name is one line
     proc = _cli("evalsuite.compare", f"sweep={sweep}", "baseline=2_run", f"out={tmp_path / 'b'}",
                 "n_boot=100", "embeddings=false", "render=false", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert json.loads((tmp_path / "b" / "drift.json").read_text())["baseline"]["path"] == str(
-        sweep / "2_run")
+    other = json.loads((tmp_path / "b" / "drift.json").read_text())
+    assert other["baseline"]["path"] == str(sweep / "2_run")
+    assert other["baseline"]["label"] == "checkpoint-2000"
+    assert list(other["comparisons"]) == [f"checkpoint-{s}" for s in (0, 1000, 3000)]
     assert not (tmp_path / "b" / "report.md").exists()
     proc = _cli("evalsuite.compare", f"sweep={sweep}", "baseline=nope", f"out={tmp_path / 'c'}",
                 cwd=tmp_path)

@@ -125,6 +125,8 @@ def hydra_main(cfg: DictConfig) -> None:
             names = [str(n) for n in names]
         elif isinstance(names, str):
             raise UserError("names must be a list, baseline first: names=[base,tuned]")
+        if names is None and sweep and sweep.get("key"):
+            names = _sweep_names(sweep["key"], sweep["run_values"])
         rules = _gate_rules(cfg)
         remedies = _remedies(cfg)
         freeze_after_reading()  # this process ends after one comparison
@@ -153,6 +155,17 @@ def hydra_main(cfg: DictConfig) -> None:
         return
     if "gate" in drift:
         _report_gate(drift)
+
+
+def _sweep_names(key: str, values: list[Any]) -> list[str] | None:
+    """Labels from what the sweep varied: `checkpoint-200` for a sweep over one training
+    run's checkpoints, `seed=2` for another key; None (model names) for a sweep over
+    models or where two labels would be the same."""
+    if key == "model.name":
+        return None
+    short = [Path(str(v)).name if key == "model.path" else f"{key.rsplit('.', 1)[-1]}={v}"
+             for v in values]
+    return short if all(short) and len(set(short)) == len(short) else None
 
 
 def _load(cfg: DictConfig, baseline: str, cands: list[str]) -> list[Run]:
