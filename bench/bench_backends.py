@@ -89,7 +89,19 @@ def _dist_shim(work: Path) -> dict:
     return {"path": path, "note": note}
 
 
-def _lm_eval_texts(outp: Path) -> list[str]:
+def finish(work: Path, out: Path, shim: dict | None, keep: bool) -> None:
+    """The last lines of a benchmark: the shim's note, where the JSON went, and the work
+    directory kept (``--keep``) or removed."""
+    if shim:
+        print(f"note: {shim['note']}")
+    print(f"wrote {out.relative_to(REPO) if out.is_relative_to(REPO) else out}")
+    if keep:
+        print(f"work directory kept: {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def lm_eval_texts(outp: Path) -> list[str]:
     """lm-eval's answers in document order (its samples file, newest run)."""
     files = sorted(outp.rglob("samples_ifeval_offline_*.jsonl"))
     rows = [json.loads(x) for x in files[-1].read_text().splitlines() if x]
@@ -182,7 +194,7 @@ def main() -> None:
                        "--gen_kwargs", f"max_gen_toks={args.max_tokens}",
                        "--apply_chat_template", "--log_samples", "--output_path", str(outp)],
                       work, work / "lm_eval_vllm.log", vllm_env)
-        texts = _lm_eval_texts(outp)
+        texts = lm_eval_texts(outp)
         results["lm-eval --model vllm --batch_size auto"] = {
             "wall_s": wall, "gen_s": wall, "tokens": _count_tokens(tok, texts),
             "identical_texts_vs_evalsuite": sum(
@@ -200,7 +212,7 @@ def main() -> None:
                        "--gen_kwargs", f"max_gen_toks={args.max_tokens}",
                        "--apply_chat_template", "--log_samples", "--output_path", str(outp)],
                       work, work / "lm_eval_hf.log", env)
-        texts = _lm_eval_texts(outp)
+        texts = lm_eval_texts(outp)
         results[f"lm-eval --model hf --batch_size {args.hf_batch_size}"] = {
             "wall_s": wall, "gen_s": wall, "tokens": _count_tokens(tok, texts)}
 
@@ -223,13 +235,7 @@ def main() -> None:
     for name, r in results.items():
         print(f"{name:40} {r['wall_s']:8.1f} {r['gen_s']:8.1f} {r['tokens']:8d} "
               f"{r['tokens_per_s']:8.1f} {r['wall_vs_evalsuite']:10.2f}")
-    if shim:
-        print(f"note: {shim['note']}")
-    print(f"written: {args.out}")
-    if args.keep:
-        print(f"work directory kept: {work}")
-    else:
-        shutil.rmtree(work, ignore_errors=True)
+    finish(work, args.out, shim, args.keep)
 
 
 if __name__ == "__main__":

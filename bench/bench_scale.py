@@ -35,6 +35,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from evalsuite.drift.parallel import workers  # noqa: E402
+
 DEFAULT_CELLS = "1000x1,1000x10,1000x50,10000x1,10000x10,10000x50,100000x1,100000x10"
 MC_TASKS = ("mc_a", "mc_b", "mc_c", "mc_d")
 CATS = ["keywords:existence", "length_constraints:number_words", "detectable_format:title",
@@ -162,8 +164,7 @@ def run_cell(root: Path, runs: list[Path], n_boot: int, embeddings: bool,
         sys.exit(stderr[-3000:])
     line = [x for x in stderr.splitlines() if x.startswith("BENCH ")][-1]
     _, _inner, rss_kb, worker_kb = line.split()
-    procs = min(len(runs) - 1, os.cpu_count() or 1) if n_jobs == -1 else min(n_jobs,
-                                                                           len(runs) - 1)
+    procs = workers(n_jobs, len(runs) - 1)  # as the command counts them
     peak, worker = int(rss_kb) / 1024, int(worker_kb) / 1024 if procs > 1 else 0.0
     # RSS counts the pages a forked worker still shares with the parent in both, so the
     # sum is an upper bound of what the processes held together

@@ -36,7 +36,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_backends import LM_EVAL, _dist_shim, _timed  # noqa: E402
+from bench_backends import LM_EVAL, _dist_shim, _timed, finish, lm_eval_texts  # noqa: E402
 
 TASKS = ("ifeval_offline", "arc_easy_offline")
 STEPS = {100: 0.0, 200: 0.01, 300: 0.02}  # step -> noise, in each tensor's std
@@ -68,12 +68,6 @@ def _ifeval_texts_evalsuite(run: Path) -> list[str]:
     rows = [json.loads(x) for x in (run / "samples" / "ifeval_offline.jsonl").read_text()
             .splitlines() if x]
     return [r["response"] for r in rows]
-
-
-def _ifeval_texts_lm_eval(outp: Path) -> list[str]:
-    files = sorted(outp.rglob("samples_ifeval_offline_*.jsonl"))
-    rows = [json.loads(x) for x in files[-1].read_text().splitlines() if x]
-    return [r["resps"][0][0] for r in sorted(rows, key=lambda r: r["doc_id"])]
 
 
 def main() -> None:
@@ -143,7 +137,7 @@ def main() -> None:
          f"out={work / 'cmp_lm_eval'}"], work, work / "lm_eval_compare.log", env)
 
     identical = [sum(a == b for a, b in zip(_ifeval_texts_evalsuite(r),
-                                            _ifeval_texts_lm_eval(o), strict=True))
+                                            lm_eval_texts(o), strict=True))
                  for r, o in zip(es_runs, outs, strict=True)]
     first = _ifeval_texts_evalsuite(es_runs[0])
     changed = [sum(a != b for a, b in zip(first, _ifeval_texts_evalsuite(r), strict=True))
@@ -179,14 +173,7 @@ def main() -> None:
           f"{identical} of {n}")
     print(f"IFEval answers changed against step 100 (steps 200, 300): {changed} of {n}; "
           f"significant metric changes: {moved}")
-    if shim:
-        print(f"note: {shim['note']}")
-    out = args.out
-    print(f"wrote {out.relative_to(REPO) if out.is_relative_to(REPO) else out}")
-    if args.keep:
-        print(f"work directory kept: {work}")
-    else:
-        shutil.rmtree(work, ignore_errors=True)
+    finish(work, args.out, shim, args.keep)
 
 
 if __name__ == "__main__":
